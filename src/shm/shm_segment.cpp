@@ -132,11 +132,6 @@ Status check_expected(const SegmentHeader& h, const SegmentSpec& want) {
                                      ", expected a " +
                                      segment_kind_name(static_cast<std::uint32_t>(want.kind))};
   }
-  if (h.layout_hash != combined_layout_hash(want.layout_hash)) {
-    return {Errc::layout_mismatch, "layout hash " + hex(h.layout_hash) + ", this build expects " +
-                                       hex(combined_layout_hash(want.layout_hash)) +
-                                       " (built from different sources or options)"};
-  }
   if (h.element_size != want.element_size) {
     return {Errc::geometry_mismatch, "element size " + std::to_string(h.element_size) +
                                          " bytes, expected " + std::to_string(want.element_size)};
@@ -144,6 +139,11 @@ Status check_expected(const SegmentHeader& h, const SegmentSpec& want) {
   if (want.capacity != 0 && h.capacity != want.capacity) {
     return {Errc::geometry_mismatch, "capacity " + std::to_string(h.capacity) + ", expected " +
                                          std::to_string(want.capacity)};
+  }
+  if (h.layout_hash != combined_layout_hash(want.layout_hash)) {
+    return {Errc::layout_mismatch, "layout hash " + hex(h.layout_hash) + ", this build expects " +
+                                       hex(combined_layout_hash(want.layout_hash)) +
+                                       " (built from different sources or options)"};
   }
   return {};
 }
@@ -167,7 +167,12 @@ Result<std::string> os_name_for(std::string_view name) {
                                      "' may only contain letters, digits, '.', '_' and '-'");
     }
   }
-  return "/" + std::string(kNamePrefix) + std::string(name);
+  std::string os;
+  os.reserve(1 + kNamePrefix.size() + name.size());
+  os.push_back('/');
+  os.append(kNamePrefix);
+  os.append(name);
+  return os;
 }
 
 Result<ShmSegment> ShmSegment::create(std::string_view name, const SegmentSpec& spec) {

@@ -108,6 +108,25 @@ void wake_producer(SpscRing<T>& ring) noexcept {
   detail::wake_if_sleeping(w.producer_sleeping, w.space_seq, w.wakeups);
 }
 
+// For zero-copy users: waits until claim_write can hand out at least one slot
+// (or claim_read at least one item). drop_and_count acts as fail_fast.
+template <class T, class Alive = AlwaysAlive>
+WaitResult wait_for_space(SpscRing<T>& ring, const WaitOptions& opt, Alive alive = {}) {
+  auto& w = ring.control().wait;
+  WaitOptions o = opt;
+  if (o.policy == WaitPolicy::drop_and_count) o.policy = WaitPolicy::fail_fast;
+  return detail::wait_until([&] { return !ring.claim_write(1).empty(); }, w.producer_sleeping,
+                            w.space_seq, o, alive);
+}
+template <class T, class Alive = AlwaysAlive>
+WaitResult wait_for_data(SpscRing<T>& ring, const WaitOptions& opt, Alive alive = {}) {
+  auto& w = ring.control().wait;
+  WaitOptions o = opt;
+  if (o.policy == WaitPolicy::drop_and_count) o.policy = WaitPolicy::fail_fast;
+  return detail::wait_until([&] { return !ring.claim_read(1).empty(); }, w.consumer_sleeping,
+                            w.data_seq, o, alive);
+}
+
 // Pushes one item under the given policy. With spin_then_sleep on either side
 // pass `notify = true` (the default) so a sleeping consumer is woken.
 template <class T, class Alive = AlwaysAlive>
