@@ -4,7 +4,7 @@
 # Usage: scripts/setup-deps.sh [--bench]   (--bench adds the benchmark peers)
 set -euo pipefail
 
-pkgs=(build-essential cmake ninja-build pkg-config g++ clang-format
+pkgs=(build-essential cmake ninja-build pkg-config g++ clang-format python3
       libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   # Peers measured by bench/ only; the library never needs them.
