@@ -187,6 +187,7 @@ Result<ShmSegment> ShmSegment::create(std::string_view name, const SegmentSpec& 
   ShmSegment seg;
   seg.name_ = *os;
   seg.owner_ = true;
+  seg.owner_pid_ = static_cast<std::int32_t>(::getpid());
   detail::register_owned(*os);
   if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
     int e = errno;
@@ -297,6 +298,7 @@ ShmSegment& ShmSegment::operator=(ShmSegment&& o) noexcept {
     session_id_ = std::exchange(o.session_id_, 0);
     owner_ = std::exchange(o.owner_, false);
     unlinked_ = std::exchange(o.unlinked_, false);
+    owner_pid_ = std::exchange(o.owner_pid_, 0);
   }
   return *this;
 }
@@ -308,12 +310,12 @@ ShmSegment::~ShmSegment() {
 void ShmSegment::reset() noexcept {
   // A forked child holds a copy of its parent's segment object: only the
   // creating process may close and unlink.
-  const bool owner_here = owner_ && base_ != nullptr && header().creator_pid == ::getpid();
-  if (owner_here) {
+  const bool owner_here = owner_ && owner_pid_ == ::getpid();
+  if (owner_here && base_ != nullptr) {
     header().state.store(static_cast<std::uint32_t>(SegmentState::closed),
                          std::memory_order_release);
   }
-  if (owner_ && !unlinked_ && (base_ == nullptr || owner_here)) {
+  if (owner_here && !unlinked_) {
     ::shm_unlink(name_.c_str());
     detail::unregister_owned(name_);
   }
@@ -381,6 +383,11 @@ Status ShmSegment::session_still_named() const {
   }
   if (m->base != nullptr) ::munmap(m->base, m->size);
   return st;
+}
+
+void ShmSegment::release_ownership() noexcept {
+  if (owner_ && owner_pid_ == ::getpid()) detail::unregister_owned(name_);
+  owner_ = false;
 }
 
 Status ShmSegment::unlink() {

@@ -97,7 +97,7 @@ class ShmSegment {
   // Owner: unlink the name now (the mapping stays valid until destruction).
   core::Status unlink();
   // Keep the name after destruction (hand-over to another process).
-  void release_ownership() noexcept { owner_ = false; }
+  void release_ownership() noexcept;
 
  private:
   ShmSegment() = default;
@@ -110,6 +110,9 @@ class ShmSegment {
   std::uint64_t session_id_ = 0;
   bool owner_ = false;
   bool unlinked_ = false;
+  // Kept privately, not read back from the (writable, shared) header: only
+  // this process may close and unlink, never a forked child's copy.
+  std::int32_t owner_pid_ = 0;
 };
 
 // Name handling: "foo" -> "/ringwire.foo". Rejects empty names, names over
