@@ -47,7 +47,9 @@ install-check: build
 	cmake -S examples/consumer -B build/_consumer -G Ninja -DCMAKE_PREFIX_PATH=$(CURDIR)/build/_install
 	cmake --build build/_consumer
 	./build/_consumer/ringwire_consumer
-	PKG_CONFIG_PATH=$(CURDIR)/build/_install/lib/pkgconfig pkg-config --cflags --libs ringwire
+	c++ examples/consumer/main.cpp -o build/_consumer/ringwire_consumer_pc \
+	  $$(PKG_CONFIG_PATH=$(CURDIR)/build/_install/lib/pkgconfig pkg-config --cflags --libs ringwire)
+	./build/_consumer/ringwire_consumer_pc
 
 bench: deps-bench
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

@@ -19,6 +19,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ringwireConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/ringwireConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ringwire)
 
+# The .pc file finds its prefix relative to itself, so --prefix at install time works.
+file(RELATIVE_PATH RINGWIRE_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" RINGWIRE_PC_TO_PREFIX "${RINGWIRE_PC_TO_PREFIX}")
 configure_file(cmake/ringwire.pc.in ${CMAKE_CURRENT_BINARY_DIR}/ringwire.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ringwire.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
