@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <thread>
 #include <utility>
@@ -70,8 +69,9 @@ inline std::uint64_t scaled_rounds(std::uint64_t release_default, std::uint64_t 
 
 // What a side does when the ring is full/empty in a busy loop: a few pause
 // instructions, then yield the core (the test machine may have only two, and
-// ctest runs binaries in parallel). Every `check_every` idle calls the
-// caller's watchdog is consulted so a broken peer fails the test, never hangs it.
+// ctest runs binaries in parallel). should_check() turns true every 1024
+// idle calls, when the caller consults its watchdog / peer liveness, so a
+// broken peer fails the test instead of hanging it.
 class Idle {
  public:
   void operator()() {
