@@ -196,6 +196,11 @@ Result<ShmSegment> ShmSegment::create(std::string_view name, const SegmentSpec& 
   }
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   int e = errno;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) {
+    seg.inode_ = st.st_ino;
+    seg.device_ = st.st_dev;
+  }
   ::close(fd);
   if (base == MAP_FAILED) return errno_status("mmap", e);
   seg.base_ = base;
@@ -299,6 +304,8 @@ ShmSegment& ShmSegment::operator=(ShmSegment&& o) noexcept {
     owner_ = std::exchange(o.owner_, false);
     unlinked_ = std::exchange(o.unlinked_, false);
     owner_pid_ = std::exchange(o.owner_pid_, 0);
+    inode_ = std::exchange(o.inode_, 0);
+    device_ = std::exchange(o.device_, 0);
   }
   return *this;
 }
@@ -316,7 +323,10 @@ void ShmSegment::reset() noexcept {
                          std::memory_order_release);
   }
   if (owner_here && !unlinked_) {
-    ::shm_unlink(name_.c_str());
+    // If someone removed our name and another process re-created it, the
+    // name is no longer ours to unlink. (A window remains between this check
+    // and the unlink; POSIX offers no unlink-if-same-object.)
+    if (base_ == nullptr || name_still_ours()) ::shm_unlink(name_.c_str());
     detail::unregister_owned(name_);
   }
   if (base_ != nullptr) ::munmap(base_, size_);
@@ -383,6 +393,15 @@ Status ShmSegment::session_still_named() const {
   }
   if (m->base != nullptr) ::munmap(m->base, m->size);
   return st;
+}
+
+bool ShmSegment::name_still_ours() const {
+  int fd = ::shm_open(name_.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  struct stat st {};
+  const bool same = ::fstat(fd, &st) == 0 && st.st_ino == inode_ && st.st_dev == device_;
+  ::close(fd);
+  return same;
 }
 
 void ShmSegment::release_ownership() noexcept {

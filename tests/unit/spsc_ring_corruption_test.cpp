@@ -60,14 +60,30 @@ TEST(SpscRingCorruptTail, TailBehindHeadReadsAsEmpty) {
 }
 
 TEST(SpscRingCorruptTail, TailBehindHeadNearTheTopOfTheRangeReadsAsEmpty) {
+  // A consumer's own index lives in its handle, so a head near 2^64 can only
+  // come from attaching to a segment that says so.
   Ring r(kCap);
   move_to(r, 3);
   r.control().tail.store(UINT64_MAX - 2);  // h - t would wrap to a small number
-  std::uint64_t v = 0;
   r.control().head.store(UINT64_MAX - 1);
-  r.control().cached_tail = 0;
-  EXPECT_FALSE(r.try_pop(v));
-  EXPECT_TRUE(r.claim_read(16).empty());
+  auto view = Ring::attach(&r.control(), Ring::bytes_for(kCap));
+  ASSERT_TRUE(view.has_value());
+  std::uint64_t v = 0;
+  EXPECT_FALSE(view->try_pop(v));
+  EXPECT_TRUE(view->claim_read(16).empty());
+}
+
+TEST(SpscRingCorruptIndices, ScribbledOwnIndexDoesNotMoveTheHandle) {
+  // Each side keeps its own index privately: a peer overwriting it in shared
+  // memory changes nothing for us.
+  Ring r(kCap);
+  move_to(r, 5);
+  ASSERT_TRUE(r.try_push(42));
+  r.control().head.store(1000);  // the consumer's index, scribbled
+  std::uint64_t v = 0;
+  ASSERT_TRUE(r.try_pop(v));
+  EXPECT_EQ(v, 42u);
+  EXPECT_EQ(r.control().head.load(), 6u) << "the consumer republishes its own index";
 }
 
 TEST(SpscRingCorruptTail, ClaimReadSpanStaysInsideTheSlotsWhenTailIsFarAhead) {
@@ -132,13 +148,16 @@ TEST(SpscRingCorruptHead, HeadAheadOfTailStopsTheProducerWithinOneRing) {
 }
 
 TEST(SpscRingCorruptHead, HeadFarBehindTailReadsAsFull) {
+  // A producer attaching to a segment whose indices are far apart.
   Ring r(kCap);
   move_to(r, 4);
   r.control().tail.store(1000 * kCap);
   r.control().head.store(1);
-  EXPECT_FALSE(r.try_push(1));
-  EXPECT_TRUE(r.claim_write(100).empty());
-  EXPECT_LE(r.size_approx(), kCap);
+  auto producer = Ring::attach(&r.control(), Ring::bytes_for(kCap));
+  ASSERT_TRUE(producer.has_value());
+  EXPECT_FALSE(producer->try_push(1));
+  EXPECT_TRUE(producer->claim_write(100).empty());
+  EXPECT_LE(producer->size_approx(), kCap);
 }
 
 // ---- random scribbles ----------------------------------------------------------------------
@@ -175,10 +194,10 @@ void fuzz(Ring& r, std::mt19937_64& rng, CanaryCheck canary_ok) {
         c.head.store(scribble(rng, base));
         break;
       case 2:
-        c.cached_head = scribble(rng, base);
+        c.tail.store(rng());
         break;
       default:
-        c.cached_tail = scribble(rng, base);
+        c.head.store(rng());
         break;
     }
     for (int op = 0; op < 20; ++op) {

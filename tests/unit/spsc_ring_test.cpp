@@ -408,14 +408,34 @@ TEST_F(SpscRingAttach, SecondHandleSharesTheCreatorsRing) {
   ASSERT_TRUE(creator.has_value());
   ASSERT_TRUE(creator->try_push(77));
   ASSERT_TRUE(creator->try_push(78));
+  // The attached handle is the consumer; the creator stays the producer.
   auto other = Ring::attach(mem.get(), mem.size());
   ASSERT_TRUE(other.has_value()) << other.status().to_string();
   EXPECT_EQ(other->capacity(), kCap);
   std::uint64_t v = 0;
   ASSERT_TRUE(other->try_pop(v));
   EXPECT_EQ(v, 77u);
-  ASSERT_TRUE(creator->try_pop(v));
-  EXPECT_EQ(v, 78u) << "both handles must see the same indices";
+  ASSERT_TRUE(creator->try_push(79));
+  ASSERT_TRUE(other->try_pop(v));
+  EXPECT_EQ(v, 78u);
+  ASSERT_TRUE(other->try_pop(v));
+  EXPECT_EQ(v, 79u) << "both handles must see the same ring";
+  EXPECT_FALSE(other->try_pop(v));
+}
+
+TEST_F(SpscRingAttach, ALateHandleTakesOverFromTheSharedIndices) {
+  auto creator = Ring::create_in(mem.get(), mem.size(), kCap);
+  ASSERT_TRUE(creator.has_value());
+  std::uint64_t v = 0;
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(creator->try_push(i));
+  ASSERT_TRUE(creator->try_pop(v));  // the first consumer takes one item, then leaves
+  auto next_consumer = Ring::attach(mem.get(), mem.size());
+  ASSERT_TRUE(next_consumer.has_value());
+  for (std::uint64_t i = 1; i < 5; ++i) {
+    ASSERT_TRUE(next_consumer->try_pop(v));
+    EXPECT_EQ(v, i);
+  }
+  EXPECT_FALSE(next_consumer->try_pop(v));
 }
 
 TEST_F(SpscRingAttach, RejectsAStoredCapacityThatIsNotAPowerOfTwo) {

@@ -49,7 +49,11 @@ namespace detail {
 inline void wake_if_sleeping(std::atomic<std::uint32_t>& sleeping, std::atomic<std::uint32_t>& seq,
                              std::atomic<std::uint64_t>& wakeups) noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping.load(std::memory_order_relaxed) != 0) {
+  // The plain load keeps the common case (nobody asleep) free of RMWs; the
+  // exchange then makes sure one sleep costs one wake-up, not one per item
+  // published until the sleeper gets round to clearing its flag.
+  if (sleeping.load(std::memory_order_relaxed) != 0 &&
+      sleeping.exchange(0, std::memory_order_relaxed) != 0) {
     seq.fetch_add(1, std::memory_order_release);
     core::futex_wake(&seq, 1);
     wakeups.fetch_add(1, std::memory_order_relaxed);
@@ -86,7 +90,9 @@ WaitResult wait_until(Ready ready, std::atomic<std::uint32_t>& sleeping,
     }
     now = core::now_ns();
     if (now >= next_check) {
-      if (!alive()) return WaitResult::peer_dead;
+      // A peer that published and then died leaves its items behind: take
+      // them before reporting the death.
+      if (!alive()) return ready() ? WaitResult::ok : WaitResult::peer_dead;
       next_check = now + opt.liveness_interval_ns;
     }
     if (opt.deadline.expired(now)) return ready() ? WaitResult::ok : WaitResult::timed_out;

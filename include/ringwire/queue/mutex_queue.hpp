@@ -1,26 +1,36 @@
 // MutexQueue<T>: the honest baseline. The same slot layout as SpscRing, but
-// every operation takes a process-shared pthread mutex, and blocking uses two
-// process-shared condition variables. It may live in a shared-memory segment.
+// every operation takes a process-shared pthread mutex. It may live in a
+// shared-memory segment.
 //
 // The mutex is robust: if a process dies holding it, the next locker gets
 // EOWNERDEAD, marks it consistent and carries on (the indices are only ever
-// stored after the slot copy, so a dead holder leaves them valid). glibc's
-// process-shared condition variables have no such recovery: a process killed
-// while *waiting* can leave a waiter count behind, which costs spurious
-// wake-ups, not correctness, because every wait re-checks its condition and is
-// bounded by a timeout.
+// stored after the slot copy, so a dead holder leaves them valid).
+//
+// Blocking does not use pthread condition variables: glibc's process-shared
+// condvars keep waiter state that a process killed inside
+// pthread_cond_timedwait never gives back, after which pthread_cond_signal
+// blocks forever (tests/crash/mutex_queue_peer_death_test shows it). Instead a
+// waiter reads a futex sequence word under the mutex, registers itself in a
+// waiter count, unlocks and sleeps on the word; the other side bumps the word
+// and wakes after its own critical section whenever the count is non-zero.
+// The kernel keeps no state for a dead waiter; the worst a killed waiter
+// leaves behind is a count that stays non-zero, which costs a wake-up
+// syscall per operation, never a hang.
 #pragma once
 
 #include <pthread.h>
 #include <time.h>
 
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
 #include "ringwire/core/clock.hpp"
+#include "ringwire/core/futex.hpp"
 #include "ringwire/core/status.hpp"
 #include "ringwire/queue/ring_storage.hpp"
 
@@ -28,8 +38,10 @@ namespace ringwire::queue {
 
 struct MutexQueueControl {
   pthread_mutex_t mutex;
-  pthread_cond_t not_empty;
-  pthread_cond_t not_full;
+  std::atomic<std::uint32_t> not_empty_seq;  // futex word: bumped after a push
+  std::atomic<std::uint32_t> empty_waiters;  // consumers registered to sleep on it
+  std::atomic<std::uint32_t> not_full_seq;   // futex word: bumped after a pop
+  std::atomic<std::uint32_t> full_waiters;
   std::uint64_t head;
   std::uint64_t tail;
   std::uint64_t capacity;
@@ -87,11 +99,7 @@ class MutexQueue {
   ~MutexQueue() {
     // Only the in-process owner tears the primitives down; a segment's owner
     // simply unmaps (other processes may still hold them).
-    if (owned_.get() != nullptr) {
-      pthread_cond_destroy(&c_->not_full);
-      pthread_cond_destroy(&c_->not_empty);
-      pthread_mutex_destroy(&c_->mutex);
-    }
+    if (owned_.get() != nullptr) pthread_mutex_destroy(&c_->mutex);
   }
 
   std::uint64_t capacity() const noexcept { return mask_ + 1; }
@@ -101,38 +109,47 @@ class MutexQueue {
   bool try_pop(T& out) { return pop_n(&out, 1) == 1; }
 
   std::size_t push_n(const T* items, std::size_t n) {
-    Lock lock(c_);
-    return push_locked(items, n);
+    std::size_t k;
+    {
+      Lock lock(c_);
+      k = push_locked(items, n);
+    }
+    if (k > 0) wake(c_->not_empty_seq, c_->empty_waiters);
+    return k;
   }
   std::size_t pop_n(T* out, std::size_t n) {
-    Lock lock(c_);
-    return pop_locked(out, n);
+    std::size_t k;
+    {
+      Lock lock(c_);
+      k = pop_locked(out, n);
+    }
+    if (k > 0) wake(c_->not_full_seq, c_->full_waiters);
+    return k;
   }
 
-  // Blocks on the condition variable until there is room or the deadline passes.
+  // Sleeps until there is room or the deadline passes; false on timeout.
   bool push_wait(const T& item, core::Deadline deadline) {
-    Lock lock(c_);
-    while (used() >= capacity()) {
-      if (!lock.wait(&c_->not_full, deadline)) return false;
-    }
-    push_locked(&item, 1);
-    return true;
+    return wait_until(deadline, c_->not_full_seq, c_->full_waiters,
+                      [&] { return push_locked(&item, 1) == 1; },
+                      [&] { wake(c_->not_empty_seq, c_->empty_waiters); });
   }
   bool pop_wait(T& out, core::Deadline deadline) {
-    Lock lock(c_);
-    while (used() == 0) {
-      if (!lock.wait(&c_->not_empty, deadline)) return false;
-    }
-    pop_locked(&out, 1);
-    return true;
+    return wait_until(deadline, c_->not_empty_seq, c_->empty_waiters,
+                      [&] { return pop_locked(&out, 1) == 1; },
+                      [&] { wake(c_->not_full_seq, c_->full_waiters); });
   }
 
   // Drop-and-count policy for the full side.
   bool push_or_drop(const T& item) {
-    Lock lock(c_);
-    if (push_locked(&item, 1) == 1) return true;
-    ++c_->drops;
-    return false;
+    {
+      Lock lock(c_);
+      if (push_locked(&item, 1) != 1) {
+        ++c_->drops;
+        return false;
+      }
+    }
+    wake(c_->not_empty_seq, c_->empty_waiters);
+    return true;
   }
   std::uint64_t drops() {
     Lock lock(c_);
@@ -150,18 +167,12 @@ class MutexQueue {
   class Lock {
    public:
     explicit Lock(MutexQueueControl* c) : c_(c) { relock(pthread_mutex_lock(&c_->mutex)); }
-    ~Lock() { pthread_mutex_unlock(&c_->mutex); }
+    ~Lock() { unlock(); }
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
-    // false on timeout.
-    bool wait(pthread_cond_t* cv, core::Deadline deadline) {
-      if (deadline.expired()) return false;
-      timespec ts;
-      ts.tv_sec = static_cast<time_t>(deadline.ns() / 1'000'000'000ull);
-      ts.tv_nsec = static_cast<long>(deadline.ns() % 1'000'000'000ull);
-      const int rc = pthread_cond_timedwait(cv, &c_->mutex, &ts);
-      relock(rc);
-      return rc != ETIMEDOUT || !deadline.expired();
+    void unlock() {
+      if (held_) pthread_mutex_unlock(&c_->mutex);
+      held_ = false;
     }
 
    private:
@@ -171,7 +182,40 @@ class MutexQueue {
       if (rc == EOWNERDEAD) pthread_mutex_consistent(&c_->mutex);
     }
     MutexQueueControl* c_;
+    bool held_ = true;
   };
+
+  // `attempt` runs under the mutex. Between attempts we sleep on `seq`, which
+  // was read under the same mutex: a change made after our attempt bumps it,
+  // so futex_wait returns at once instead of missing that change.
+  template <class Attempt, class After>
+  bool wait_until(core::Deadline deadline, std::atomic<std::uint32_t>& seq,
+                  std::atomic<std::uint32_t>& waiters, Attempt attempt, After after) {
+    for (;;) {
+      std::uint32_t observed;
+      {
+        Lock lock(c_);
+        if (attempt()) {
+          lock.unlock();
+          after();
+          return true;
+        }
+        observed = seq.load(std::memory_order_relaxed);
+        if (deadline.expired()) return false;  // checked after a last attempt
+        waiters.fetch_add(1, std::memory_order_relaxed);
+      }
+      core::futex_wait(&seq, observed, deadline.remaining_ns(core::now_ns()));
+      waiters.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  // Called after our critical section. The waiter's registration happened
+  // under the mutex before our lock, so a waiter we must wake is visible here.
+  static void wake(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
+    if (waiters.load(std::memory_order_relaxed) == 0) return;
+    seq.fetch_add(1, std::memory_order_release);
+    core::futex_wake(&seq, INT32_MAX);
+  }
 
   // Untrusted indices: a tail behind head counts as empty, and never more
   // than one ring's worth of items is counted.
@@ -185,7 +229,6 @@ class MutexQueue {
     for (std::size_t i = 0; i < k; ++i)
       slots_[(c_->tail + i) & mask_] = items[i];
     c_->tail += k;
-    if (k > 0) pthread_cond_signal(&c_->not_empty);
     return k;
   }
   std::size_t pop_locked(T* out, std::size_t n) {
@@ -193,7 +236,6 @@ class MutexQueue {
     for (std::size_t i = 0; i < k; ++i)
       out[i] = slots_[(c_->head + i) & mask_];
     c_->head += k;
-    if (k > 0) pthread_cond_signal(&c_->not_full);
     return k;
   }
 
@@ -208,13 +250,6 @@ class MutexQueue {
     pthread_mutexattr_destroy(&ma);
     if (rc != 0)
       return {core::Errc::system_error, std::string("pthread_mutex_init: ") + strerror(rc)};
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  // deadlines are core::now_ns()
-    pthread_cond_init(&c->not_empty, &ca);
-    pthread_cond_init(&c->not_full, &ca);
-    pthread_condattr_destroy(&ca);
     c->capacity = capacity;
     c->element_size = sizeof(T);
     bind(mem, capacity);

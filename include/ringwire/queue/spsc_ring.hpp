@@ -5,17 +5,23 @@
 //    and only grow, so they never wrap in practice (2^64 items at 1e9/s take
 //    584 years). slot(i) = i & mask; full is tail - head == capacity and empty
 //    is tail == head, so no slot is wasted.
-//  * Only the producer writes `tail` and `cached_head`; only the consumer
-//    writes `head` and `cached_tail`. Each of those pairs sits on its own
-//    128-byte block so the two cores never write the same line pair.
+//  * Only the producer writes `tail`; only the consumer writes `head`. Each
+//    sits on its own 128-byte block in the shared control block, so the two
+//    cores never write the same line pair.
+//  * Each side keeps, in the handle's private memory, its own index (it is
+//    the only writer, so it never needs to read it back from shared memory)
+//    and a cached copy of the other side's index, reloaded from shared memory
+//    only when the cache says full (producer) or empty (consumer). The two
+//    private views are 128 bytes apart too, so one handle may be shared by a
+//    producer thread and a consumer thread.
 //  * Slots in [head, tail) belong to the consumer, the rest to the producer.
 //    Ownership moves only through the release store of an index and the
 //    matching acquire load on the other side.
 //  * The control block holds no pointers, only integers, so the ring may live
 //    in a MAP_SHARED segment mapped at different addresses in two processes.
-//    The handle (this class) keeps the mask in private memory: a peer that
-//    scribbles on the shared bytes can corrupt data, but never make us index
-//    outside the slot array.
+//    The handle (this class) keeps the mask and its own index in private
+//    memory: a peer that scribbles on the shared bytes can corrupt data, but
+//    never make us index outside the slot array or move our own index.
 #pragma once
 
 #include <algorithm>
@@ -45,9 +51,7 @@ struct alignas(core::kFalseSharingRange) RingWaitWords {
 
 struct SpscControl {
   alignas(core::kFalseSharingRange) std::atomic<std::uint64_t> tail{0};
-  std::uint64_t cached_head = 0;
   alignas(core::kFalseSharingRange) std::atomic<std::uint64_t> head{0};
-  std::uint64_t cached_tail = 0;
   alignas(core::kFalseSharingRange) std::uint64_t capacity = 0;  // immutable after init
   std::uint64_t element_size = 0;                                // immutable after init
   RingWaitWords wait;
@@ -122,10 +126,10 @@ class SpscRing {
   // ---- producer side -------------------------------------------------------
 
   bool try_push(const T& item) noexcept {
-    // relaxed: only this thread writes tail, so it reads its own last store.
-    const std::uint64_t t = c_->tail.load(std::memory_order_relaxed);
-    if (t - c_->cached_head >= capacity() && refresh_head(t) == 0) return false;
+    const std::uint64_t t = p_.tail;
+    if (t - p_.cached_head >= capacity() && refresh_head(t) == 0) return false;
     slots_[t & mask_] = item;
+    p_.tail = t + 1;
     // release: the slot write above happens-before any consumer that sees t+1.
     c_->tail.store(t + 1, std::memory_order_release);
     return true;
@@ -133,10 +137,11 @@ class SpscRing {
 
   // Pushes up to n items with one index publication; returns how many.
   std::size_t push_n(const T* items, std::size_t n) noexcept {
-    auto span = claim_write(n);
-    std::size_t done = span.size();
-    std::memcpy(static_cast<void*>(span.data()), items, done * sizeof(T));
-    if (done < n) {  // the free space wrapped: a second contiguous run at slot 0
+    auto first = claim_write_after(0, n);
+    std::size_t done = first.size();
+    std::memcpy(static_cast<void*>(first.data()), items, done * sizeof(T));
+    // A second run at slot 0 only if the first stopped at the array's end.
+    if (done < n && first.data() + done == slots_ + capacity()) {
       auto rest = claim_write_after(done, n - done);
       std::memcpy(static_cast<void*>(rest.data()), items + done, rest.size() * sizeof(T));
       done += rest.size();
@@ -150,18 +155,18 @@ class SpscRing {
   std::span<T> claim_write(std::size_t max) noexcept { return claim_write_after(0, max); }
 
   void commit_write(std::size_t n) noexcept {
-    const std::uint64_t t = c_->tail.load(std::memory_order_relaxed);
+    p_.tail += n;
     // release: publishes every slot written into the claimed span.
-    c_->tail.store(t + n, std::memory_order_release);
+    c_->tail.store(p_.tail, std::memory_order_release);
   }
 
   // ---- consumer side -------------------------------------------------------
 
   bool try_pop(T& out) noexcept {
-    // relaxed: only this thread writes head.
-    const std::uint64_t h = c_->head.load(std::memory_order_relaxed);
-    if (filled(h) == 0 && refresh_tail(h) == 0) return false;
+    const std::uint64_t h = q_.head;
+    if (q_.cached_tail <= h && refresh_tail(h) == 0) return false;
     out = slots_[h & mask_];
+    q_.head = h + 1;
     // release: our read of the slot completes before the producer, after its
     // acquire load of head, may overwrite it.
     c_->head.store(h + 1, std::memory_order_release);
@@ -169,10 +174,10 @@ class SpscRing {
   }
 
   std::size_t pop_n(T* out, std::size_t n) noexcept {
-    auto span = claim_read(n);
-    std::size_t done = span.size();
-    std::memcpy(static_cast<void*>(out), span.data(), done * sizeof(T));
-    if (done < n) {
+    auto first = claim_read_after(0, n);
+    std::size_t done = first.size();
+    std::memcpy(static_cast<void*>(out), first.data(), done * sizeof(T));
+    if (done < n && first.data() + done == slots_ + capacity()) {
       auto rest = claim_read_after(done, n - done);
       std::memcpy(static_cast<void*>(out + done), rest.data(), rest.size() * sizeof(T));
       done += rest.size();
@@ -186,9 +191,9 @@ class SpscRing {
   std::span<const T> claim_read(std::size_t max) noexcept { return claim_read_after(0, max); }
 
   void commit_read(std::size_t n) noexcept {
-    const std::uint64_t h = c_->head.load(std::memory_order_relaxed);
+    q_.head += n;
     // release: our reads of the slots complete before the producer reuses them.
-    c_->head.store(h + n, std::memory_order_release);
+    c_->head.store(q_.head, std::memory_order_release);
   }
 
   // ---- either side (approximate while the other side runs) -----------------
@@ -196,7 +201,7 @@ class SpscRing {
   std::uint64_t size_approx() const noexcept {
     const std::uint64_t h = c_->head.load(std::memory_order_acquire);
     const std::uint64_t t = c_->tail.load(std::memory_order_acquire);
-    return t - h > capacity() ? (t >= h ? capacity() : 0) : t - h;
+    return t >= h ? std::min(t - h, capacity()) : 0;
   }
   bool empty_approx() const noexcept { return size_approx() == 0; }
 
@@ -209,57 +214,77 @@ class SpscRing {
     c->element_size = sizeof(T);
     bind(mem, capacity);
   }
+  // The private views start from what the shared indices say now: a process
+  // that attaches to a running ring takes over where the last holder of its
+  // role stopped.
   void bind(void* mem, std::uint64_t capacity) noexcept {
     c_ = static_cast<SpscControl*>(mem);
     slots_ = reinterpret_cast<T*>(static_cast<std::byte*>(mem) + slots_offset<SpscControl, T>());
     mask_ = capacity - 1;
+    p_.tail = c_->tail.load(std::memory_order_acquire);
+    p_.cached_head = c_->head.load(std::memory_order_acquire);
+    q_.head = p_.cached_head;
+    q_.cached_tail = p_.tail;
   }
 
   // Free slots after re-reading head. acquire: the consumer's reads of the
   // slots it released happen-before our overwrite of them. A head ahead of our
   // own tail (only a corrupt peer can do that) reads as "no space".
   std::uint64_t refresh_head(std::uint64_t t) noexcept {
-    c_->cached_head = c_->head.load(std::memory_order_acquire);
-    const std::uint64_t used = t - c_->cached_head;
+    p_.cached_head = c_->head.load(std::memory_order_acquire);
+    const std::uint64_t used = t - p_.cached_head;
     return used >= capacity() ? 0 : capacity() - used;
   }
   // Filled slots after re-reading tail. acquire: pairs with the producer's
-  // release so the slot contents are visible. Clamped to capacity so a corrupt
-  // tail cannot make us hand out more than one ring's worth of slots.
+  // release so the slot contents are visible. A tail behind our head reads as
+  // empty and a distance past one ring is clamped, so a corrupt tail cannot
+  // make us hand out more than one ring's worth of slots.
   std::uint64_t refresh_tail(std::uint64_t h) noexcept {
-    c_->cached_tail = c_->tail.load(std::memory_order_acquire);
-    return filled(h);
-  }
-  // A tail behind head (corrupt peer or misuse) counts as empty, never as 2^64.
-  std::uint64_t filled(std::uint64_t h) const noexcept {
-    return c_->cached_tail >= h ? std::min(c_->cached_tail - h, capacity()) : 0;
+    const std::uint64_t t = c_->tail.load(std::memory_order_acquire);
+    const std::uint64_t n = t >= h ? std::min(t - h, capacity()) : 0;
+    q_.cached_tail = h + n;  // the cache never claims more than we checked
+    return n;
   }
 
-  // `skip` slots past the tail are already claimed in this batch.
+  // The second run of a batch that wrapped has `skip` slots already claimed.
+  // Room is counted from our own index, capped at one ring, then `skip` is
+  // taken off, so both runs together never exceed capacity.
   std::span<T> claim_write_after(std::size_t skip, std::size_t max) noexcept {
-    const std::uint64_t t = c_->tail.load(std::memory_order_relaxed) + skip;
-    std::uint64_t used = t - c_->cached_head;
+    const std::uint64_t t = p_.tail;
+    const std::uint64_t used = t - p_.cached_head;
     std::uint64_t free = used >= capacity() ? 0 : capacity() - used;
-    if (free < max) free = refresh_head(t);
-    const std::uint64_t idx = t & mask_;
+    if (free < skip + max) free = refresh_head(t);
+    free = free > skip ? free - skip : 0;
+    const std::uint64_t idx = (t + skip) & mask_;
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>({free, max, capacity() - idx}));
     return {slots_ + idx, n};
   }
   std::span<const T> claim_read_after(std::size_t skip, std::size_t max) noexcept {
-    const std::uint64_t h = c_->head.load(std::memory_order_relaxed) + skip;
-    std::uint64_t avail = filled(h);
-    if (avail < max) avail = refresh_tail(h);
-    const std::uint64_t idx = h & mask_;
+    const std::uint64_t h = q_.head;
+    std::uint64_t avail = q_.cached_tail >= h ? q_.cached_tail - h : 0;  // <= capacity
+    if (avail < skip + max) avail = refresh_tail(h);
+    avail = avail > skip ? avail - skip : 0;
+    const std::uint64_t idx = (h + skip) & mask_;
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>({avail, max, capacity() - idx}));
     return {slots_ + idx, n};
   }
 
+  // Read-only after construction; shared by both sides' threads.
   SpscControl* c_ = nullptr;
   T* slots_ = nullptr;
   std::uint64_t mask_ = 0;  // private copy: shared bytes never steer our indexing
   OwnedBytes owned_;
+  // Producer-private and consumer-private state, each on its own block.
+  struct alignas(core::kFalseSharingRange) ProducerView {
+    std::uint64_t tail = 0;
+    std::uint64_t cached_head = 0;
+  } p_;
+  struct alignas(core::kFalseSharingRange) ConsumerView {
+    std::uint64_t head = 0;
+    std::uint64_t cached_tail = 0;  // invariant: head <= cached_tail <= head + capacity
+  } q_;
 };
 
 }  // namespace ringwire::queue

@@ -113,6 +113,11 @@ class ShmSegment {
   // Kept privately, not read back from the (writable, shared) header: only
   // this process may close and unlink, never a forked child's copy.
   std::int32_t owner_pid_ = 0;
+  // Identity of the object we created or opened (inode), to tell whether the
+  // name still refers to it without trusting bytes a peer can write.
+  std::uint64_t inode_ = 0;
+  std::uint64_t device_ = 0;
+  bool name_still_ours() const;
 };
 
 // Name handling: "foo" -> "/ringwire.foo". Rejects empty names, names over
