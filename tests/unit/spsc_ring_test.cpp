@@ -427,7 +427,8 @@ TEST_F(SpscRingAttach, ALateHandleTakesOverFromTheSharedIndices) {
   auto creator = Ring::create_in(mem.get(), mem.size(), kCap);
   ASSERT_TRUE(creator.has_value());
   std::uint64_t v = 0;
-  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(creator->try_push(i));
+  for (std::uint64_t i = 0; i < 5; ++i)
+    ASSERT_TRUE(creator->try_push(i));
   ASSERT_TRUE(creator->try_pop(v));  // the first consumer takes one item, then leaves
   auto next_consumer = Ring::attach(mem.get(), mem.size());
   ASSERT_TRUE(next_consumer.has_value());

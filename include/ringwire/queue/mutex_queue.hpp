@@ -129,14 +129,14 @@ class MutexQueue {
 
   // Sleeps until there is room or the deadline passes; false on timeout.
   bool push_wait(const T& item, core::Deadline deadline) {
-    return wait_until(deadline, c_->not_full_seq, c_->full_waiters,
-                      [&] { return push_locked(&item, 1) == 1; },
-                      [&] { wake(c_->not_empty_seq, c_->empty_waiters); });
+    return wait_until(
+        deadline, c_->not_full_seq, c_->full_waiters, [&] { return push_locked(&item, 1) == 1; },
+        [&] { wake(c_->not_empty_seq, c_->empty_waiters); });
   }
   bool pop_wait(T& out, core::Deadline deadline) {
-    return wait_until(deadline, c_->not_empty_seq, c_->empty_waiters,
-                      [&] { return pop_locked(&out, 1) == 1; },
-                      [&] { wake(c_->not_full_seq, c_->full_waiters); });
+    return wait_until(
+        deadline, c_->not_empty_seq, c_->empty_waiters, [&] { return pop_locked(&out, 1) == 1; },
+        [&] { wake(c_->not_full_seq, c_->full_waiters); });
   }
 
   // Drop-and-count policy for the full side.
