@@ -12,10 +12,14 @@
 //  * A producer claims ticket p with a CAS on enqueue_pos only after seeing
 //    seq == p, so it never waits for a slow consumer of the previous lap
 //    inside the critical part; it fails fast ("full") when seq < p.
-//  * Order: items come out in ticket order per cell, and tickets are handed
-//    out in one total order, so the ring is FIFO for a single producer and
-//    linearizable-enough for many (a slow producer holding ticket p delays
-//    the consumer of p, not others' pushes).
+//  * Order: tickets are handed out in one total order and each is consumed
+//    once, so items from one producer come out in the order it pushed them
+//    (FIFO per producer). Progress is not lock-free in the strict sense: a
+//    producer preempted between its ticket CAS and its seq store makes the
+//    consumer of that ticket report "empty" (try_pop returns false) even if
+//    later tickets are already written, until it resumes. Across processes,
+//    a producer killed in that window wedges that cell for good: use
+//    MpscRing (mpsc_ring.hpp) where producers may die.
 // No pointers inside: the ring can live in a shared-memory segment. The mask
 // is kept in the handle; `seq` values read from shared memory only decide
 // "try again" or "full/empty", never an address.
