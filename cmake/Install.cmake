@@ -3,7 +3,7 @@
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/ringwire DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS ringwire_queue ringwire_shm EXPORT ringwireTargets
+install(TARGETS ringwire_queue ringwire_shm ringwire_raft EXPORT ringwireTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

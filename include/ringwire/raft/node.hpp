@@ -1,0 +1,159 @@
+// A deterministic Raft node: no threads, clocks, sockets or files. The host feeds it ticks,
+// messages, proposals and read requests and drains a Ready describing what to do next.
+//
+// Durability contract for one Ready, in this order:
+//   1. persist `entries` (drop the durable suffix from entries.front().index, then append),
+//      then `hard_state` if set;
+//   2. only then send `messages` (votes and acks promise that (1) is durable);
+//   3. apply `committed_entries` in order; serve `read_states` once applied >= their index;
+//   4. call advance(ready). Nothing else may be called between ready() and advance().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ringwire/raft/log.hpp"
+#include "ringwire/raft/message.hpp"
+#include "ringwire/raft/progress.hpp"
+#include "ringwire/raft/types.hpp"
+
+namespace ringwire::raft {
+
+enum class Role : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view to_string(Role r);
+
+struct Config {
+  NodeId id = kNone;
+  std::vector<NodeId> voters;  // every voter including this node
+  int election_tick = 10;      // election timeout is randomized in [election_tick, 2*election_tick)
+  int heartbeat_tick = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  std::size_t max_entries_per_msg = 64;
+  std::size_t max_bytes_per_msg = 1 << 20;
+  std::size_t max_inflight_msgs = 64;
+  std::size_t max_inflight_bytes = 8 << 20;
+  std::uint64_t seed = 1;  // seeds the election-timeout PRNG: same inputs, same outputs
+
+  // Test-only mutations that break safety on purpose (the simulator must catch them).
+  bool unsafe_commit_old_term_by_count = false;  // ignore the "current term only" commit rule
+  bool unsafe_double_vote = false;               // grant a second vote in the same term
+};
+
+// What the host persisted. `hard_state` is absent only on a disk that was never initialized.
+struct DurableState {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+};
+
+struct Ready {
+  std::optional<HardState> hard_state;   // persist when set
+  std::vector<Entry> entries;            // persist: truncate at entries.front().index, append
+  std::vector<Message> messages;         // send only after the above is durable
+  std::vector<Entry> committed_entries;  // apply in order
+  std::vector<ReadState> read_states;    // serve once applied >= index
+};
+
+class Node {
+ public:
+  // A brand-new member of a brand-new cluster. Its first Ready carries a hard state so the
+  // host's disk is initialized before anything else happens.
+  explicit Node(const Config& cfg);
+
+  struct RestartResult {
+    std::unique_ptr<Node> node;  // null when refused
+    std::string error;
+  };
+  // Restart from what the host persisted. Refuses an uninitialized disk: a member that lost
+  // its disk may have voted or acknowledged entries it no longer remembers.
+  static RestartResult restart(const Config& cfg, const DurableState& durable);
+
+  void tick();
+  void step(const Message& m);
+  // Leader only: append a client command. Returns its index, or nullopt when not leader.
+  std::optional<std::uint64_t> propose(std::string data);
+  // Linearizable read (ReadIndex). Returns false when it cannot start now (no known leader,
+  // or a new leader has not committed an entry in its term yet); the caller retries.
+  bool read_index(std::uint64_t context);
+  void campaign();  // start an election now (tests, leadership hand-off later)
+
+  bool has_ready() const;
+  Ready ready();
+  void advance(const Ready& rd);
+
+  NodeId id() const { return cfg_.id; }
+  Role role() const { return role_; }
+  std::uint64_t term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return lead_; }
+  const Log& log() const { return log_; }
+  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  const Progress* progress(NodeId peer) const;
+
+ private:
+  Node(const Config& cfg, const DurableState& durable);
+
+  std::size_t quorum() const { return cfg_.voters.size() / 2 + 1; }
+  void send(Message m);
+  void reset(std::uint64_t term);
+  void become_follower(std::uint64_t term, NodeId lead);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void start_election(bool pre);
+  void poll(NodeId from, bool granted);
+
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+  void handle_vote_request(const Message& m);
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+
+  bool send_append(NodeId to, bool send_if_empty);
+  void bcast_append(bool send_if_empty);
+  void bcast_heartbeat();
+  bool maybe_commit();
+  void tick_election();
+  void tick_heartbeat();
+  void check_pending_reads();
+  bool committed_in_current_term() const;
+  void reset_randomized_timeout();
+
+  Config cfg_;
+  std::uint64_t rng_;
+  Role role_ = Role::kFollower;
+  std::uint64_t term_ = 0;
+  NodeId vote_ = kNone;
+  NodeId lead_ = kNone;
+  Log log_;
+  std::map<NodeId, Progress> prs_;
+  std::map<NodeId, bool> votes_;
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_timeout_ = 0;
+
+  // ReadIndex rounds: every request gets a round id carried as heartbeat context; a peer's
+  // response to round r confirms leadership for every request with id <= r.
+  struct PendingRead {
+    std::uint64_t id;
+    std::uint64_t index;
+    NodeId from;
+    std::uint64_t context;
+  };
+  std::vector<PendingRead> pending_reads_;
+  std::map<NodeId, std::uint64_t> read_acked_;
+  std::uint64_t next_read_id_ = 1;
+
+  std::vector<Message> msgs_;
+  std::vector<ReadState> read_states_;
+  HardState persisted_hs_;
+  bool force_hs_ = false;
+};
+
+}  // namespace ringwire::raft

@@ -1,0 +1,573 @@
+#include "ringwire/raft/node.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+#include <utility>
+
+namespace ringwire::raft {
+
+namespace {
+
+// splitmix64: a tiny, fully specified PRNG, so a seed means the same run everywhere.
+std::uint64_t next_random(std::uint64_t& s) {
+  s += 0x9E3779B97F4A7C15ULL;
+  std::uint64_t z = s;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::size_t payload_bytes(const std::vector<Entry>& ents) {
+  std::size_t n = 0;
+  for (const auto& e : ents)
+    n += e.data.size();
+  return n;
+}
+
+}  // namespace
+
+std::string_view to_string(Role r) {
+  switch (r) {
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
+  }
+  return "?";
+}
+
+Node::Node(const Config& cfg) : Node(cfg, DurableState{HardState{}, {}}) {
+  force_hs_ = true;
+}
+
+Node::Node(const Config& cfg, const DurableState& durable)
+    : cfg_(cfg),
+      rng_(cfg.seed ^ (cfg.id * 0xD1B54A32D192ED03ULL)),
+      log_(durable.entries, durable.hard_state ? durable.hard_state->commit : 0) {
+  assert(cfg_.id != kNone && cfg_.election_tick > cfg_.heartbeat_tick && cfg_.heartbeat_tick > 0);
+  if (durable.hard_state) {
+    term_ = durable.hard_state->term;
+    vote_ = durable.hard_state->vote;
+  }
+  persisted_hs_ = hard_state();
+  become_follower(term_, kNone);
+}
+
+Node::RestartResult Node::restart(const Config& cfg, const DurableState& durable) {
+  if (!durable.hard_state) {
+    return {nullptr,
+            "refusing to start: the disk holds no Raft state (never initialized or wiped); a "
+            "member that lost its disk may have voted or acknowledged entries and must rejoin "
+            "as a new member"};
+  }
+  std::uint64_t prev_term = 0;
+  for (std::size_t i = 0; i < durable.entries.size(); ++i) {
+    const Entry& e = durable.entries[i];
+    if (e.index != i + 1 || e.term < prev_term || e.term > durable.hard_state->term) {
+      return {nullptr,
+              "refusing to start: the durable log is not contiguous or its terms are "
+              "inconsistent with the hard state"};
+    }
+    prev_term = e.term;
+  }
+  return {std::unique_ptr<Node>(new Node(cfg, durable)), {}};
+}
+
+const Progress* Node::progress(NodeId peer) const {
+  auto it = prs_.find(peer);
+  return it == prs_.end() ? nullptr : &it->second;
+}
+
+void Node::send(Message m) {
+  m.from = cfg_.id;
+  msgs_.push_back(std::move(m));
+}
+
+void Node::reset_randomized_timeout() {
+  randomized_timeout_ =
+      cfg_.election_tick +
+      static_cast<int>(next_random(rng_) % static_cast<std::uint64_t>(cfg_.election_tick));
+}
+
+void Node::reset(std::uint64_t term) {
+  if (term_ != term) {
+    term_ = term;
+    vote_ = kNone;
+  }
+  lead_ = kNone;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  reset_randomized_timeout();
+  votes_.clear();
+  prs_.clear();
+  for (NodeId v : cfg_.voters) {
+    prs_.emplace(v,
+                 Progress(log_.last_index() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes));
+  }
+  pending_reads_.clear();
+  read_acked_.clear();
+}
+
+void Node::become_follower(std::uint64_t term, NodeId lead) {
+  reset(term);
+  lead_ = lead;
+  role_ = Role::kFollower;
+}
+
+void Node::become_pre_candidate() {
+  // Pre-vote changes neither term nor vote: a partitioned node cannot inflate terms.
+  role_ = Role::kPreCandidate;
+  votes_.clear();
+  lead_ = kNone;
+}
+
+void Node::become_candidate() {
+  reset(term_ + 1);
+  vote_ = cfg_.id;
+  role_ = Role::kCandidate;
+}
+
+void Node::become_leader() {
+  reset(term_);
+  lead_ = cfg_.id;
+  role_ = Role::kLeader;
+  // Our own entries count toward a quorum only once durable (see advance()).
+  prs_.at(cfg_.id).maybe_update(log_.stable());
+  prs_.at(cfg_.id).become_replicate();
+  // A no-op of the new term: committing it commits everything before it (Figure 8).
+  log_.append({Entry{term_, log_.last_index() + 1, {}}});
+  bcast_append(true);
+}
+
+bool Node::committed_in_current_term() const {
+  return log_.term(log_.committed()) == term_;
+}
+
+void Node::campaign() {
+  if (role_ == Role::kLeader || !prs_.contains(cfg_.id)) return;
+  start_election(cfg_.pre_vote);
+}
+
+void Node::start_election(bool pre) {
+  if (pre) {
+    become_pre_candidate();
+  } else {
+    become_candidate();
+  }
+  const std::uint64_t term = pre ? term_ + 1 : term_;
+  poll(cfg_.id, true);
+  if (role_ == Role::kLeader || (pre && role_ != Role::kPreCandidate)) return;
+  if (!pre && role_ != Role::kCandidate) return;
+  for (NodeId v : cfg_.voters) {
+    if (v == cfg_.id) continue;
+    Message m;
+    m.type = pre ? MessageType::kPreVote : MessageType::kVote;
+    m.to = v;
+    m.term = term;
+    m.index = log_.last_index();
+    m.log_term = log_.last_term();
+    send(std::move(m));
+  }
+}
+
+void Node::poll(NodeId from, bool granted) {
+  votes_.emplace(from, granted);
+  std::size_t yes = 0;
+  std::size_t no = 0;
+  for (const auto& [id, g] : votes_)
+    (g ? yes : no) += 1;
+  if (yes >= quorum()) {
+    if (role_ == Role::kPreCandidate) {
+      start_election(false);
+    } else {
+      become_leader();
+    }
+  } else if (no >= quorum()) {
+    become_follower(term_, kNone);
+  }
+}
+
+void Node::tick() {
+  if (role_ == Role::kLeader) {
+    tick_heartbeat();
+  } else {
+    tick_election();
+  }
+}
+
+void Node::tick_election() {
+  ++election_elapsed_;
+  if (election_elapsed_ >= randomized_timeout_) {
+    election_elapsed_ = 0;
+    reset_randomized_timeout();
+    campaign();
+  }
+}
+
+void Node::tick_heartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= cfg_.election_tick) {
+    election_elapsed_ = 0;
+    if (cfg_.check_quorum) {
+      std::size_t active = 0;
+      for (auto& [id, pr] : prs_) {
+        if (id == cfg_.id || pr.recent_active) ++active;
+        pr.recent_active = false;
+      }
+      if (active < quorum()) {
+        become_follower(term_, kNone);  // cannot reach a majority: stop acting as leader
+        return;
+      }
+    }
+  }
+  if (heartbeat_elapsed_ >= cfg_.heartbeat_tick) {
+    heartbeat_elapsed_ = 0;
+    bcast_heartbeat();
+  }
+}
+
+void Node::step(const Message& m) {
+  if (m.term > term_) {
+    const bool vote_req = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
+    if (vote_req && cfg_.check_quorum && lead_ != kNone && election_elapsed_ < cfg_.election_tick) {
+      return;  // we heard from a live leader within the election timeout: ignore disruption
+    }
+    if (m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteResp && !m.reject)) {
+      // A pre-vote (or a grant of ours) names a future term; it changes nothing yet.
+    } else {
+      const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+      become_follower(m.term, from_leader ? m.from : kNone);
+    }
+  } else if (m.term < term_) {
+    if ((cfg_.check_quorum || cfg_.pre_vote) &&
+        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat)) {
+      // Tell a stale leader our term so it steps down (it may never see a vote request).
+      Message r;
+      r.type = MessageType::kAppendResp;
+      r.to = m.from;
+      r.term = term_;
+      send(std::move(r));
+    } else if (m.type == MessageType::kPreVote) {
+      Message r;
+      r.type = MessageType::kPreVoteResp;
+      r.to = m.from;
+      r.term = term_;
+      r.reject = true;
+      send(std::move(r));
+    }
+    return;
+  }
+
+  if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+    handle_vote_request(m);
+    return;
+  }
+  switch (role_) {
+    case Role::kLeader:
+      step_leader(m);
+      break;
+    case Role::kPreCandidate:
+    case Role::kCandidate:
+      step_candidate(m);
+      break;
+    case Role::kFollower:
+      step_follower(m);
+      break;
+  }
+}
+
+void Node::handle_vote_request(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVote;
+  bool can_vote = vote_ == m.from || (vote_ == kNone && lead_ == kNone) || (pre && m.term > term_);
+  if (!pre && cfg_.unsafe_double_vote) can_vote = true;  // MUTATION (tests only)
+  Message r;
+  r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
+  r.to = m.from;
+  if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
+    r.term = m.term;  // for a pre-vote: the future term, so the requester does not drop it
+    if (!pre) {
+      election_elapsed_ = 0;
+      vote_ = m.from;
+    }
+  } else {
+    r.term = term_;
+    r.reject = true;
+  }
+  send(std::move(r));
+}
+
+void Node::step_leader(const Message& m) {
+  auto it = prs_.find(m.from);
+  switch (m.type) {
+    case MessageType::kAppendResp: {
+      if (it == prs_.end()) return;
+      Progress& pr = it->second;
+      pr.recent_active = true;
+      if (m.reject) {
+        // Fast backtracking: skip every entry of ours whose term is above the follower's hint.
+        const std::uint64_t hint = log_.find_conflict_by_term(m.reject_hint, m.log_term);
+        if (pr.maybe_decrease(m.index, hint)) {
+          if (pr.state() == Progress::State::kReplicate) pr.become_probe();
+          send_append(m.from, true);
+        }
+        return;
+      }
+      if (!pr.maybe_update(m.index)) return;
+      if (pr.state() == Progress::State::kProbe) {
+        pr.become_replicate();
+      } else {
+        pr.inflights().free_le(m.index);
+      }
+      if (maybe_commit()) bcast_append(true);
+      while (send_append(m.from, false)) {
+      }
+      return;
+    }
+    case MessageType::kHeartbeatResp: {
+      if (it == prs_.end()) return;
+      it->second.recent_active = true;
+      it->second.heartbeat_ack();
+      if (it->second.match() < log_.last_index()) send_append(m.from, true);
+      auto& acked = read_acked_[m.from];
+      acked = std::max(acked, m.context);
+      check_pending_reads();
+      return;
+    }
+    case MessageType::kReadIndex: {
+      if (!committed_in_current_term()) return;  // the follower's client retries
+      pending_reads_.push_back({next_read_id_++, log_.committed(), m.from, m.context});
+      if (cfg_.voters.size() == 1) {
+        check_pending_reads();
+      } else {
+        bcast_heartbeat();
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Node::step_candidate(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      become_follower(m.term, m.from);
+      handle_append(m);
+      return;
+    case MessageType::kHeartbeat:
+      become_follower(m.term, m.from);
+      handle_heartbeat(m);
+      return;
+    case MessageType::kPreVoteResp:
+      if (role_ == Role::kPreCandidate) poll(m.from, !m.reject);
+      return;
+    case MessageType::kVoteResp:
+      if (role_ == Role::kCandidate) poll(m.from, !m.reject);
+      return;
+    default:
+      return;
+  }
+}
+
+void Node::step_follower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_append(m);
+      return;
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_heartbeat(m);
+      return;
+    case MessageType::kReadIndexResp:
+      read_states_.push_back({m.index, m.context});
+      return;
+    default:
+      return;
+  }
+}
+
+void Node::handle_append(const Message& m) {
+  Message r;
+  r.type = MessageType::kAppendResp;
+  r.to = m.from;
+  r.term = term_;
+  if (m.index < log_.committed()) {
+    r.index = log_.committed();
+    send(std::move(r));
+    return;
+  }
+  if (auto last = log_.maybe_append(m.index, m.log_term, m.commit, m.entries)) {
+    r.index = *last;
+  } else {
+    // Hint: the largest index <= the probed one whose term is <= the leader's term there.
+    const std::uint64_t hint =
+        log_.find_conflict_by_term(std::min(m.index, log_.last_index()), m.log_term);
+    r.reject = true;
+    r.index = m.index;
+    r.reject_hint = hint;
+    r.log_term = log_.term(hint).value_or(0);
+  }
+  send(std::move(r));
+}
+
+void Node::handle_heartbeat(const Message& m) {
+  log_.commit_to(m.commit);
+  Message r;
+  r.type = MessageType::kHeartbeatResp;
+  r.to = m.from;
+  r.term = term_;
+  r.context = m.context;
+  send(std::move(r));
+}
+
+bool Node::send_append(NodeId to, bool send_if_empty) {
+  if (to == cfg_.id) return false;
+  Progress& pr = prs_.at(to);
+  if (pr.is_paused()) return false;
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.term = term_;
+  m.index = pr.next() - 1;
+  auto prev_term = log_.term(m.index);
+  if (!prev_term) {  // cannot happen: next never passes our last index + 1
+    pr.become_probe();
+    m.index = pr.next() - 1;
+    prev_term = log_.term(m.index);
+  }
+  m.log_term = prev_term.value_or(0);
+  m.entries = log_.slice(pr.next(), log_.last_index() + 1, cfg_.max_entries_per_msg,
+                         cfg_.max_bytes_per_msg);
+  if (m.entries.empty() && !send_if_empty) return false;
+  m.commit = log_.committed();
+  const bool any = !m.entries.empty();
+  pr.sent_entries(any ? m.entries.back().index : 0, payload_bytes(m.entries), any);
+  send(std::move(m));
+  return true;
+}
+
+void Node::bcast_append(bool send_if_empty) {
+  for (NodeId v : cfg_.voters)
+    send_append(v, send_if_empty);
+}
+
+void Node::bcast_heartbeat() {
+  for (NodeId v : cfg_.voters) {
+    if (v == cfg_.id) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = v;
+    m.term = term_;
+    m.commit = std::min(prs_.at(v).match(), log_.committed());
+    m.context = next_read_id_ - 1;  // confirms every read registered before this heartbeat
+    send(std::move(m));
+  }
+}
+
+bool Node::maybe_commit() {
+  std::vector<std::uint64_t> matches;
+  matches.reserve(cfg_.voters.size());
+  for (NodeId v : cfg_.voters)
+    matches.push_back(prs_.at(v).match());
+  std::sort(matches.begin(), matches.end(), std::greater<>());
+  const std::uint64_t mci = matches[quorum() - 1];
+  if (mci <= log_.committed()) return false;
+  // Figure 8: only an entry of the current term is committed by counting replicas.
+  if (log_.term(mci) != term_ && !cfg_.unsafe_commit_old_term_by_count) return false;
+  log_.commit_to(mci);
+  return true;
+}
+
+void Node::check_pending_reads() {
+  while (!pending_reads_.empty()) {
+    const PendingRead& r = pending_reads_.front();
+    std::size_t acks = 1;  // ourselves
+    for (const auto& [peer, id] : read_acked_) {
+      if (peer != cfg_.id && id >= r.id && prs_.contains(peer)) ++acks;
+    }
+    if (acks < quorum()) return;
+    if (r.from == cfg_.id) {
+      read_states_.push_back({r.index, r.context});
+    } else {
+      Message m;
+      m.type = MessageType::kReadIndexResp;
+      m.to = r.from;
+      m.term = term_;
+      m.index = r.index;
+      m.context = r.context;
+      send(std::move(m));
+    }
+    pending_reads_.erase(pending_reads_.begin());
+  }
+}
+
+std::optional<std::uint64_t> Node::propose(std::string data) {
+  if (role_ != Role::kLeader) return std::nullopt;
+  const std::uint64_t index = log_.last_index() + 1;
+  log_.append({Entry{term_, index, std::move(data)}});
+  bcast_append(false);
+  return index;
+}
+
+bool Node::read_index(std::uint64_t context) {
+  if (role_ == Role::kLeader) {
+    if (!committed_in_current_term()) return false;
+    pending_reads_.push_back({next_read_id_++, log_.committed(), cfg_.id, context});
+    if (cfg_.voters.size() == 1) {
+      check_pending_reads();
+    } else {
+      bcast_heartbeat();
+    }
+    return true;
+  }
+  if (role_ != Role::kFollower || lead_ == kNone) return false;
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.to = lead_;
+  m.term = term_;
+  m.context = context;
+  send(std::move(m));
+  return true;
+}
+
+bool Node::has_ready() const {
+  return !msgs_.empty() || !read_states_.empty() || log_.has_unstable() || force_hs_ ||
+         hard_state() != persisted_hs_ || log_.has_next_committed();
+}
+
+Ready Node::ready() {
+  Ready rd;
+  const HardState hs = hard_state();
+  if (force_hs_ || hs != persisted_hs_) rd.hard_state = hs;
+  rd.entries = log_.unstable_entries();
+  rd.messages = std::move(msgs_);
+  msgs_.clear();
+  rd.committed_entries = log_.next_committed();
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
+  return rd;
+}
+
+void Node::advance(const Ready& rd) {
+  if (rd.hard_state) {
+    persisted_hs_ = *rd.hard_state;
+    force_hs_ = false;
+  }
+  if (!rd.entries.empty()) log_.stable_to(rd.entries.back().index);
+  if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
+  if (role_ == Role::kLeader && !rd.entries.empty()) {
+    prs_.at(cfg_.id).maybe_update(log_.stable());
+    if (maybe_commit()) bcast_append(true);
+  }
+}
+
+}  // namespace ringwire::raft
