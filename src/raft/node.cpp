@@ -242,7 +242,12 @@ void Node::step(const Message& m) {
       // A pre-vote (or a grant of ours) names a future term; it changes nothing yet.
     } else {
       const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+      // Raft's timer restarts only on hearing the leader or granting a vote, not on a term
+      // bump: otherwise a node with a stale log and a fast clock could keep the others from
+      // ever timing out (found by the simulator with pre-vote off and clock skew).
+      const int elapsed = election_elapsed_;
       become_follower(m.term, from_leader ? m.from : kNone);
+      if (!from_leader) election_elapsed_ = elapsed;
     }
   } else if (m.term < term_) {
     if ((cfg_.check_quorum || cfg_.pre_vote) &&

@@ -48,6 +48,7 @@ Options options_for(std::uint64_t seed) {
       static_cast<int>(env_u64("RAFT_NODES", static_cast<std::uint64_t>(nodes_for_seed(seed))));
   o.unsafe_double_vote = env_flag("RAFT_UNSAFE_DOUBLE_VOTE");
   o.unsafe_commit_old_term_by_count = env_flag("RAFT_UNSAFE_OLD_TERM_COMMIT");
+  o.storm = env_flag("RAFT_STORM");
   o.trace = env_flag("RAFT_TRACE");
   return o;
 }
@@ -139,6 +140,37 @@ TEST(RaftSimMutation, DoubleVoteIsDetected) {
       200, [](Options& o) { o.unsafe_double_vote = true; }, &why);
   ASSERT_NE(seed, 0u) << "voting twice in a term went unnoticed for 200 seeds";
   std::printf("unsafe_double_vote detected at seed %llu: %s\n",
+              static_cast<unsigned long long>(seed), why.c_str());
+}
+
+TEST(RaftSimMutation, OldTermCommitByCountIsDetected) {
+  // The Figure 8 shape needs leaders that die right after election and appends of one entry:
+  // the storm profile (also part of the normal sweep, one seed in three) provides both.
+  std::string why;
+  const std::uint64_t max_seeds = 3000;
+  const std::uint64_t survey = env_u64("RAFT_MUTATION_SURVEY", 0);
+  if (survey != 0) {
+    std::uint64_t hits = 0;
+    for (std::uint64_t seed = 1; seed <= survey; ++seed) {
+      Options o = options_for(seed);
+      o.storm = true;
+      o.unsafe_commit_old_term_by_count = true;
+      if (run_seed(o).failure) ++hits;
+    }
+    std::printf("old-term commit mutation: detected by %llu of %llu seeds\n",
+                static_cast<unsigned long long>(hits), static_cast<unsigned long long>(survey));
+    return;
+  }
+  const std::uint64_t seed = first_detecting_seed(
+      max_seeds,
+      [](Options& o) {
+        o.storm = true;
+        o.unsafe_commit_old_term_by_count = true;
+      },
+      &why);
+  ASSERT_NE(seed, 0u) << "committing an old-term entry by count went unnoticed for " << max_seeds
+                      << " seeds";
+  std::printf("unsafe_commit_old_term_by_count detected at seed %llu: %s\n",
               static_cast<unsigned long long>(seed), why.c_str());
 }
 

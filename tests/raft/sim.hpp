@@ -46,6 +46,7 @@ struct Options {
   std::uint64_t heal_bound = 3000;  // after healing, a marker must be applied everywhere by then
   bool unsafe_double_vote = false;
   bool unsafe_commit_old_term_by_count = false;
+  bool storm = false;  // force the harshest fault profile (leader crashes, 1 entry per append)
   bool trace = false;
 };
 
@@ -65,12 +66,20 @@ class Simulator {
     dup_ = rng_.range(0, 5);
     max_delay_ = rng_.range(5, 40);
     disk_ready_pct_ = rng_.range(50, 100);
+    // Fault intensity varies per seed: calm, busy, or a storm of leader crashes.
+    const std::uint64_t crash[] = {700, 150, 40};
+    const std::uint64_t level = o.storm ? 2 : rng_.below(3);
+    storm_ = level == 2;
+    crash_every_ = crash[level];
+    max_down_ = level == 2 ? 80 : 600;
+    const std::uint64_t part[] = {500, 200, 100};
+    partition_every_ = part[rng_.below(3)];
     base_.election_tick = 10;
     base_.heartbeat_tick = static_cast<int>(rng_.range(1, 3));
     base_.pre_vote = rng_.chance(3, 4);
     base_.check_quorum = rng_.chance(3, 4);
     const std::size_t ents[] = {1, 2, 4, 64};
-    base_.max_entries_per_msg = ents[rng_.below(4)];
+    base_.max_entries_per_msg = o.storm ? 1 : ents[rng_.below(4)];
     const std::size_t infl[] = {1, 2, 4, 256};
     base_.max_inflight_msgs = infl[rng_.below(4)];
     base_.max_bytes_per_msg = rng_.chance(1, 4) ? 40 : (1u << 20);
@@ -121,6 +130,7 @@ class Simulator {
     std::uint64_t sm_applied = 0;
     std::uint64_t commit_checked = 0;
     std::uint64_t leader_checked_term = 0;
+    std::uint64_t kill_at = 0;  // storm: a new leader dies soon after its election
     struct PendingRead {
       ReadState rs;
       bool ready = false;
@@ -195,24 +205,22 @@ class Simulator {
   }
 
   void inject_faults() {
-    if (rng_.chance(1, 700)) {  // crash a node
-      const NodeId v = 1 + rng_.below(nodes_.size() - 1);
-      SimNode& n = nodes_[v];
-      if (n.node) {
-        trace("crash " + std::to_string(v));
-        n.node.reset();
-        n.sm.clear();
-        n.sm_applied = 0;
-        n.commit_checked = 0;
-        n.reads.clear();
-        n.down_until = now_ + rng_.range(20, 600);
-        ++crashes_;
+    if (rng_.chance(1, crash_every_)) {  // crash a node, often the leader
+      NodeId v = 1 + rng_.below(nodes_.size() - 1);
+      if (rng_.chance(1, 2)) {
+        for (std::size_t i = 1; i < nodes_.size(); ++i) {
+          if (nodes_[i].node && nodes_[i].node->role() == Role::kLeader) v = i;
+        }
       }
+      crash(v);
+    }
+    for (std::size_t i = 1; i < nodes_.size(); ++i) {
+      if (nodes_[i].kill_at != 0 && now_ >= nodes_[i].kill_at) crash(i);
     }
     for (std::size_t i = 1; i < nodes_.size(); ++i) {
       if (!nodes_[i].node && now_ >= nodes_[i].down_until) restart(i);
     }
-    if (rng_.chance(1, 500)) {  // partition
+    if (rng_.chance(1, partition_every_)) {  // partition
       const int kind = static_cast<int>(rng_.below(3));
       for (std::size_t i = 1; i < nodes_.size(); ++i)
         nodes_[i].group = 0;
@@ -233,6 +241,20 @@ class Simulator {
         nodes_[i].group = 0;
       trace("heal");
     }
+  }
+
+  void crash(std::size_t v) {
+    SimNode& n = nodes_[v];
+    n.kill_at = 0;
+    if (!n.node) return;
+    trace("crash " + std::to_string(v));
+    n.node.reset();  // everything not yet persisted is gone
+    n.sm.clear();
+    n.sm_applied = 0;
+    n.commit_checked = 0;
+    n.reads.clear();
+    n.down_until = now_ + rng_.range(5, max_down_);
+    ++crashes_;
   }
 
   void restart(std::size_t i) {
@@ -260,6 +282,10 @@ class Simulator {
   }
 
   void send(const Message& m) {
+    if (opt_.trace && now_ + 300 > opt_.fault_time + opt_.heal_bound) {
+      trace(std::string(to_string(m.type)) + " " + std::to_string(m.from) + "->" +
+            std::to_string(m.to) + " term=" + std::to_string(m.term) + (m.reject ? " reject" : ""));
+    }
     if (rng_.below(100) < drop_) return;
     const int copies = rng_.below(100) < dup_ ? 2 : 1;
     for (int c = 0; c < copies; ++c) {
@@ -400,6 +426,7 @@ class Simulator {
         }
       }
       trace("leader " + std::to_string(i) + " term " + std::to_string(t));
+      if (storm_ && !healing_ && rng_.chance(1, 2)) n.kill_at = now_ + rng_.range(1, 40);
     }
   }
 
@@ -520,6 +547,9 @@ class Simulator {
     }
     drop_ = 0;
     dup_ = 0;
+    healing_ = true;
+    for (std::size_t i = 1; i < nodes_.size(); ++i)
+      nodes_[i].kill_at = 0;
     const std::uint64_t deadline = now_ + opt_.heal_bound;
     std::optional<std::pair<NodeId, std::uint64_t>> marker;  // (leader, index) of our marker
     while (!failure_ && now_ < deadline) {
@@ -546,8 +576,38 @@ class Simulator {
         marker.reset();  // our marker was overwritten by a new leader: propose again
       }
     }
-    if (!failure_)
-      fail("liveness: no marker committed and applied everywhere within the bound after healing");
+    if (!failure_) {
+      fail("liveness: no marker committed and applied everywhere within the bound after healing" +
+           dump());
+    }
+  }
+
+  std::string dump() const {
+    std::ostringstream os;
+    for (std::size_t i = 1; i < nodes_.size(); ++i) {
+      const SimNode& n = nodes_[i];
+      os << "\n  node " << i;
+      if (!n.node) {
+        os << " down";
+        continue;
+      }
+      const Node& x = *n.node;
+      os << ' ' << to_string(x.role()) << " term=" << x.term() << " vote=" << x.vote()
+         << " lead=" << x.leader() << " last=" << x.log().last_index() << '/' << x.log().last_term()
+         << " commit=" << x.log().committed() << " stable=" << x.log().stable()
+         << " applied=" << n.sm_applied;
+      if (x.role() == Role::kLeader) {
+        for (std::size_t j = 1; j < nodes_.size(); ++j) {
+          const Progress* p = x.progress(j);
+          if (p == nullptr) continue;
+          os << "\n    pr " << j << " match=" << p->match() << " next=" << p->next()
+             << (p->state() == Progress::State::kProbe ? " probe" : " replicate")
+             << (p->is_paused() ? " paused" : "");
+        }
+      }
+    }
+    os << "\n  in flight: " << net_.size() << " messages";
+    return os.str();
   }
 
   Options opt_;
@@ -557,6 +617,11 @@ class Simulator {
   std::uint64_t dup_ = 0;
   std::uint64_t max_delay_ = 10;
   std::uint64_t disk_ready_pct_ = 100;
+  std::uint64_t crash_every_ = 700;
+  bool storm_ = false;
+  bool healing_ = false;
+  std::uint64_t max_down_ = 600;
+  std::uint64_t partition_every_ = 500;
   std::uint64_t now_ = 0;
   std::uint64_t net_seq_ = 0;
   std::uint64_t restarts_ = 0;

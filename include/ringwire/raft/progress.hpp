@@ -43,6 +43,7 @@ class Progress {
   std::uint64_t next() const { return next_; }
   State state() const { return state_; }
   Inflights& inflights() { return inflights_; }
+  std::size_t inflights_count() const { return inflights_.count(); }
 
   bool recent_active = false;
 
