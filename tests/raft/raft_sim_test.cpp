@@ -143,6 +143,26 @@ TEST(RaftSimMutation, DoubleVoteIsDetected) {
               static_cast<unsigned long long>(seed), why.c_str());
 }
 
+TEST(RaftSimMutation, LocalReadsAreNotLinearizable) {
+  // Checks the checker: serving reads from any replica's state machine must be caught.
+  std::string why;
+  const std::uint64_t seed = first_detecting_seed(
+      200, [](Options& o) { o.unsafe_local_reads = true; }, &why);
+  ASSERT_NE(seed, 0u) << "stale local reads went unnoticed for 200 seeds";
+  std::printf("unsafe_local_reads detected at seed %llu: %s\n",
+              static_cast<unsigned long long>(seed), why.c_str());
+}
+
+TEST(RaftSimMutation, AckingBeforeDurableIsDetected) {
+  // Checks the crash model: a disk that loses acknowledged writes must be caught.
+  std::string why;
+  const std::uint64_t seed = first_detecting_seed(
+      200, [](Options& o) { o.unsafe_lying_disk = true; }, &why);
+  ASSERT_NE(seed, 0u) << "a lying disk went unnoticed for 200 seeds";
+  std::printf("unsafe_lying_disk detected at seed %llu: %s\n",
+              static_cast<unsigned long long>(seed), why.c_str());
+}
+
 TEST(RaftSimMutation, OldTermCommitByCountIsDetected) {
   // The Figure 8 shape needs leaders that die right after election and appends of one entry:
   // the storm profile (also part of the normal sweep, one seed in three) provides both.

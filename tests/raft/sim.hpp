@@ -46,6 +46,8 @@ struct Options {
   std::uint64_t heal_bound = 3000;  // after healing, a marker must be applied everywhere by then
   bool unsafe_double_vote = false;
   bool unsafe_commit_old_term_by_count = false;
+  bool unsafe_local_reads = false;  // simulator mutation: reads skip ReadIndex
+  bool unsafe_lying_disk = false;   // simulator mutation: node 1 acks entries it never wrote
   bool storm = false;  // force the harshest fault profile (leader crashes, 1 entry per append)
   bool trace = false;
 };
@@ -301,8 +303,10 @@ class Simulator {
     while (!failure_ && node.has_ready()) {
       Ready rd = node.ready();
       check_new_entries(node, rd.entries);
-      // 1. persist entries, then hard state
-      if (!rd.entries.empty()) {
+      // 1. persist entries, then hard state (a lying disk, a simulator mutation, drops entries
+      // it was asked to write on one node, so acknowledgements promise more than is durable)
+      const bool lie = opt_.unsafe_lying_disk && node.id() == 1;
+      if (!rd.entries.empty() && !lie) {
         n.disk.entries.resize(rd.entries.front().index - 1);
         for (const auto& e : rd.entries)
           n.disk.entries.push_back(e);
@@ -498,6 +502,13 @@ class Simulator {
         }
         history_.push_back({key, RegisterOp{now_, kNever, true, value}});
       } else {
+        if (opt_.unsafe_local_reads) {  // MUTATION: read the local state machine directly
+          auto it = n.sm.find(key);
+          history_.push_back(
+              {key, RegisterOp{now_, now_, false, it == n.sm.end() ? 0 : it->second}});
+          ++ops_per_key_[key];
+          continue;
+        }
         const std::uint64_t ctx = ++read_ctx_;
         if (!n.node->read_index(ctx)) {
           c.hint = n.node->leader();
