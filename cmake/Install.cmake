@@ -1,5 +1,5 @@
 # cmake --install: headers, the shm library, tools, a CMake package
-# (find_package(ringwire) -> ringwire::queue, ringwire::shm) and ringwire.pc.
+# (find_package(ringwire) -> ringwire::queue, ringwire::shm, ringwire::raft) and ringwire.pc.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/ringwire DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
