@@ -54,7 +54,13 @@ Node::Node(const Config& cfg, const DurableState& durable)
     term_ = durable.hard_state->term;
     vote_ = durable.hard_state->vote;
   }
-  persisted_hs_ = hard_state();
+  // After a torn write (entries durable, hard state not) the log may hold entries of a later
+  // term. Adopt that term with no vote: a vote lost with the hard state was never sent.
+  if (log_.last_term() > term_) {
+    term_ = log_.last_term();
+    vote_ = kNone;
+  }
+  persisted_hs_ = durable.hard_state.value_or(HardState{});  // a bumped term gets persisted
   become_follower(term_, kNone);
 }
 
@@ -68,10 +74,9 @@ Node::RestartResult Node::restart(const Config& cfg, const DurableState& durable
   std::uint64_t prev_term = 0;
   for (std::size_t i = 0; i < durable.entries.size(); ++i) {
     const Entry& e = durable.entries[i];
-    if (e.index != i + 1 || e.term < prev_term || e.term > durable.hard_state->term) {
+    if (e.index != i + 1 || e.term < prev_term || e.term == 0) {
       return {nullptr,
-              "refusing to start: the durable log is not contiguous or its terms are "
-              "inconsistent with the hard state"};
+              "refusing to start: the durable log is not contiguous or its terms decrease"};
     }
     prev_term = e.term;
   }

@@ -58,7 +58,8 @@ struct Result {
   std::uint64_t committed = 0;
   std::uint64_t ops = 0;
   std::uint64_t crashes = 0;
-  std::uint64_t elections = 0;  // distinct leader terms
+  std::uint64_t elections = 0;         // distinct leader terms
+  std::uint64_t old_term_commits = 0;  // a leader committed an older-term entry by counting
 };
 
 class Simulator {
@@ -76,6 +77,7 @@ class Simulator {
     max_down_ = level == 2 ? 80 : 600;
     const std::uint64_t part[] = {500, 200, 100};
     partition_every_ = part[rng_.below(3)];
+    torn_every_ = rng_.chance(1, 2) ? 2000 : 200;
     base_.election_tick = 10;
     base_.heartbeat_tick = static_cast<int>(rng_.range(1, 3));
     base_.pre_vote = rng_.chance(3, 4);
@@ -97,7 +99,7 @@ class Simulator {
       n.next_tick = rng_.range(0, n.tick_period);
       n.group = 0;
       n.node = std::make_unique<Node>(config_for(static_cast<NodeId>(i)));
-      process_ready(n);  // the first Ready initializes the disk
+      process_ready(n, static_cast<std::size_t>(i), false);  // the first Ready initializes the disk
     }
     clients_.resize(3);
   }
@@ -116,6 +118,7 @@ class Simulator {
     res.committed = committed_.size();
     res.ops = history_.size();
     res.crashes = crashes_;
+    res.old_term_commits = old_term_commits_;
     res.elections = leaders_.size();
     return res;
   }
@@ -199,10 +202,11 @@ class Simulator {
       SimNode& n = nodes_[i];
       if (!n.node) continue;
       // A slow disk: the Ready waits (and is lost if we crash first).
-      if (!faults || rng_.below(100) < disk_ready_pct_) process_ready(n);
+      if (!faults || rng_.below(100) < disk_ready_pct_) process_ready(n, i, faults);
     }
     serve_reads();
     check_leaders();
+    check_potential_leaders();
     if (now_ % 256 == 0) check_durable_quorum();
   }
 
@@ -298,7 +302,7 @@ class Simulator {
   }
 
   // ---- the host side of the Ready contract -----------------------------------------------
-  void process_ready(SimNode& n) {
+  void process_ready(SimNode& n, std::size_t id, bool faults) {
     Node& node = *n.node;
     while (!failure_ && node.has_ready()) {
       Ready rd = node.ready();
@@ -311,6 +315,12 @@ class Simulator {
         for (const auto& e : rd.entries)
           n.disk.entries.push_back(e);
       }
+      if (faults && rng_.chance(1, torn_every_)) {
+        // A torn write: the entries reached the disk, the hard state and messages did not.
+        trace("torn write on " + std::to_string(id));
+        crash(id);
+        return;
+      }
       if (rd.hard_state) {
         if (n.disk.hard_state && rd.hard_state->term < n.disk.hard_state->term) {
           fail("node " + std::to_string(node.id()) + " persisted a lower term");
@@ -320,8 +330,20 @@ class Simulator {
           // Not a failure by itself; election safety catches the consequence.
           trace("node " + std::to_string(node.id()) + " changed its vote within a term");
         }
+        const std::uint64_t old_commit = n.disk.hard_state ? n.disk.hard_state->commit : 0;
+        if (node.role() == Role::kLeader && rd.hard_state->commit > old_commit &&
+            node.log().term(rd.hard_state->commit) != node.term()) {
+          ++old_term_commits_;  // only possible with the Figure 8 mutation
+        }
         n.disk.hard_state = rd.hard_state;
         check_commit(n, node, rd.hard_state->commit);
+        if (storm_ && faults && node.role() == Role::kLeader &&
+            rd.hard_state->commit > old_commit && rng_.chance(1, 3)) {
+          // Storm: the leader dies right after making a commit durable, before telling anyone.
+          trace("crash leader " + std::to_string(id) + " right after commit");
+          crash(id);
+          return;
+        }
       }
       // 2. then send
       for (const auto& m : rd.messages)
@@ -430,7 +452,51 @@ class Simulator {
         }
       }
       trace("leader " + std::to_string(i) + " term " + std::to_string(t));
-      if (storm_ && !healing_ && rng_.chance(1, 2)) n.kill_at = now_ + rng_.range(1, 40);
+      if (storm_ && !healing_ && rng_.chance(3, 4)) n.kill_at = now_ + rng_.range(1, 30);
+    }
+  }
+
+  // Potential leader completeness: any node whose log is at least as up to date as a majority
+  // of logs (so it could collect votes, ignoring terms) holds every committed entry. This holds
+  // in Raft at every instant (the leader completeness argument); it flags a Figure 8 hazard as
+  // soon as it exists, not only if a later election happens to exploit it.
+  void check_potential_leaders() {
+    if (committed_.empty()) return;
+    const Entry& last = committed_.back();
+    struct Tail {
+      std::uint64_t index, term;
+      const std::vector<Entry>* disk;
+      const Log* mem;
+    };
+    std::vector<Tail> logs;
+    for (std::size_t i = 1; i < nodes_.size(); ++i) {
+      const SimNode& n = nodes_[i];
+      if (n.node) {
+        logs.push_back(
+            {n.node->log().last_index(), n.node->log().last_term(), nullptr, &n.node->log()});
+      } else {
+        const auto& d = n.disk.entries;
+        logs.push_back({d.size(), d.empty() ? 0 : d.back().term, &d, nullptr});
+      }
+    }
+    const std::size_t q = logs.size() / 2 + 1;
+    for (std::size_t a = 0; a < logs.size(); ++a) {
+      std::size_t beats = 0;
+      for (const auto& b : logs) {
+        if (logs[a].term > b.term || (logs[a].term == b.term && logs[a].index >= b.index)) ++beats;
+      }
+      if (beats < q) continue;
+      std::uint64_t t = 0;
+      if (logs[a].mem != nullptr) {
+        t = logs[a].mem->term(last.index).value_or(0);
+      } else if (last.index <= logs[a].disk->size()) {
+        t = (*logs[a].disk)[last.index - 1].term;
+      }
+      if (t != last.term) {
+        fail("potential leader completeness: node " + std::to_string(a + 1) +
+             " could win an election but lacks committed entry " + std::to_string(last.index));
+        return;
+      }
     }
   }
 
@@ -633,10 +699,12 @@ class Simulator {
   bool healing_ = false;
   std::uint64_t max_down_ = 600;
   std::uint64_t partition_every_ = 500;
+  std::uint64_t torn_every_ = 2000;
   std::uint64_t now_ = 0;
   std::uint64_t net_seq_ = 0;
   std::uint64_t restarts_ = 0;
   std::uint64_t crashes_ = 0;
+  std::uint64_t old_term_commits_ = 0;
   std::uint64_t read_ctx_ = 0;
   std::vector<SimNode> nodes_;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> net_;
