@@ -81,6 +81,8 @@ TEST(RaftSim, SeedSweep) {
   std::uint64_t committed = 0;
   std::uint64_t ops = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t reads_ok = 0;
+  std::uint64_t writes_ok = 0;
   for (std::uint64_t seed = first;; ++seed) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -90,6 +92,8 @@ TEST(RaftSim, SeedSweep) {
     committed += r.committed;
     ops += r.ops;
     crashes += r.crashes;
+    reads_ok += r.reads_ok;
+    writes_ok += r.writes_ok;
     if (r.failure) {
       ADD_FAILURE() << "seed " << seed << " (" << nodes_for_seed(seed)
                     << " nodes) failed: " << *r.failure
@@ -100,11 +104,15 @@ TEST(RaftSim, SeedSweep) {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
-      "raft sim: %llu seeds in %.1f s (%.0f seeds/s); %llu committed entries, %llu client ops, "
-      "%llu crashes\n",
+      "raft sim: %llu seeds in %.1f s (%.0f seeds/s); %llu committed entries, %llu client ops "
+      "(%llu writes applied, %llu linearizable reads answered), %llu crashes\n",
       static_cast<unsigned long long>(seeds), elapsed, static_cast<double>(seeds) / elapsed,
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(ops),
+      static_cast<unsigned long long>(writes_ok), static_cast<unsigned long long>(reads_ok),
       static_cast<unsigned long long>(crashes));
+  // The workload must actually exercise both paths, or the linearizability check is vacuous.
+  EXPECT_GT(writes_ok, seeds * 5);
+  EXPECT_GT(reads_ok, seeds * 5);
 }
 
 TEST(RaftSim, SameSeedSameRun) {

@@ -60,6 +60,8 @@ struct Result {
   std::uint64_t crashes = 0;
   std::uint64_t elections = 0;         // distinct leader terms
   std::uint64_t old_term_commits = 0;  // a leader committed an older-term entry by counting
+  std::uint64_t writes_ok = 0;         // client writes seen applied
+  std::uint64_t reads_ok = 0;          // client reads answered through ReadIndex
 };
 
 class Simulator {
@@ -117,6 +119,10 @@ class Simulator {
     res.steps = now_;
     res.committed = committed_.size();
     res.ops = history_.size();
+    for (const auto& h : history_) {
+      if (h.op.end == kNever || h.dropped) continue;
+      (h.op.is_write ? res.writes_ok : res.reads_ok) += 1;
+    }
     res.crashes = crashes_;
     res.old_term_commits = old_term_commits_;
     res.elections = leaders_.size();
