@@ -22,6 +22,8 @@ std::string_view to_string(MessageType t) {
       return "HeartbeatResp";
     case MessageType::kReadIndex:
       return "ReadIndex";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
     case MessageType::kReadIndexResp:
       return "ReadIndexResp";
   }

@@ -116,6 +116,7 @@ void Node::reset(std::uint64_t term) {
   }
   pending_reads_.clear();
   read_acked_.clear();
+  lead_transferee_ = kNone;
 }
 
 void Node::become_follower(std::uint64_t term, NodeId lead) {
@@ -158,7 +159,7 @@ void Node::campaign() {
   start_election(cfg_.pre_vote);
 }
 
-void Node::start_election(bool pre) {
+void Node::start_election(bool pre, bool transfer) {
   if (pre) {
     become_pre_candidate();
   } else {
@@ -176,6 +177,7 @@ void Node::start_election(bool pre) {
     m.term = term;
     m.index = log_.last_index();
     m.log_term = log_.last_term();
+    m.transfer = transfer;
     send(std::move(m));
   }
 }
@@ -219,6 +221,7 @@ void Node::tick_heartbeat() {
   ++election_elapsed_;
   if (election_elapsed_ >= cfg_.election_tick) {
     election_elapsed_ = 0;
+    lead_transferee_ = kNone;  // a transfer that did not finish within a timeout is abandoned
     if (cfg_.check_quorum) {
       std::size_t active = 0;
       for (auto& [id, pr] : prs_) {
@@ -240,7 +243,8 @@ void Node::tick_heartbeat() {
 void Node::step(const Message& m) {
   if (m.term > term_) {
     const bool vote_req = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
-    if (vote_req && cfg_.check_quorum && lead_ != kNone && election_elapsed_ < cfg_.election_tick) {
+    if (vote_req && !m.transfer && cfg_.check_quorum && lead_ != kNone &&
+        election_elapsed_ < cfg_.election_tick) {
       return;  // we heard from a live leader within the election timeout: ignore disruption
     }
     if (m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteResp && !m.reject)) {
@@ -337,6 +341,7 @@ void Node::step_leader(const Message& m) {
       if (maybe_commit()) bcast_append(true);
       while (send_append(m.from, false)) {
       }
+      if (m.from == lead_transferee_ && pr.match() == log_.last_index()) send_timeout_now(m.from);
       return;
     }
     case MessageType::kHeartbeatResp: {
@@ -399,6 +404,10 @@ void Node::step_follower(const Message& m) {
       return;
     case MessageType::kReadIndexResp:
       read_states_.push_back({m.index, m.context});
+      return;
+    case MessageType::kTimeoutNow:
+      // The leader asked us to take over: campaign at once, no pre-vote, past the lease.
+      if (prs_.contains(cfg_.id)) start_election(false, true);
       return;
     default:
       return;
@@ -521,11 +530,31 @@ void Node::check_pending_reads() {
 }
 
 std::optional<std::uint64_t> Node::propose(std::string data) {
-  if (role_ != Role::kLeader) return std::nullopt;
+  if (role_ != Role::kLeader || lead_transferee_ != kNone) return std::nullopt;
   const std::uint64_t index = log_.last_index() + 1;
   log_.append({Entry{term_, index, std::move(data)}});
   bcast_append(false);
   return index;
+}
+
+bool Node::transfer_leadership(NodeId to) {
+  if (role_ != Role::kLeader || to == cfg_.id || !prs_.contains(to)) return false;
+  lead_transferee_ = to;
+  election_elapsed_ = 0;  // the transfer gets one election timeout
+  if (prs_.at(to).match() == log_.last_index()) {
+    send_timeout_now(to);
+  } else {
+    send_append(to, true);
+  }
+  return true;
+}
+
+void Node::send_timeout_now(NodeId to) {
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.to = to;
+  m.term = term_;
+  send(std::move(m));
 }
 
 bool Node::read_index(std::uint64_t context) {

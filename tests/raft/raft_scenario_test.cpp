@@ -282,6 +282,45 @@ TEST(RaftScenario, PartitionedLeaderStepsDownAndItsProposalsNeverCommit) {
   EXPECT_NE(c.node(1).log().at(*stale).data, "stale");  // overwritten by the new leader
 }
 
+// ---- leadership transfer ------------------------------------------------------------
+
+TEST(RaftScenario, LeadershipTransferCatchesUpTheTargetThenHandsOver) {
+  Cluster c(3);
+  c.elect(1);
+  c.cut(1, 3);
+  for (int i = 0; i < 5; ++i)
+    c.node(1).propose(std::to_string(i));
+  c.deliver();
+  ASSERT_LT(c.node(3).log().last_index(), c.node(1).log().last_index());  // 3 lags
+  c.heal();
+  const std::uint64_t term = c.node(1).term();
+  ASSERT_TRUE(c.node(1).transfer_leadership(3));
+  EXPECT_FALSE(c.node(1).propose("during"));  // refused while the transfer runs
+  c.deliver();
+  EXPECT_EQ(c.leader(), 3u);
+  EXPECT_EQ(c.node(3).term(), term + 1);
+  EXPECT_EQ(c.node(1).role(), Role::kFollower);
+  EXPECT_EQ(c.node(1).leader(), 3u);
+  ASSERT_TRUE(c.node(3).propose("after"));
+  c.deliver();
+  EXPECT_EQ(c.applied(1).back().data, "after");
+}
+
+TEST(RaftScenario, LeadershipTransferToAnUnreachableNodeIsAbandoned) {
+  Cluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  ASSERT_TRUE(c.node(1).transfer_leadership(3));
+  EXPECT_FALSE(c.node(1).propose("x"));
+  for (int i = 0; i < 10; ++i) {
+    c.tick(1);
+    c.deliver();
+  }
+  EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c.node(1).transferee(), kNone);
+  EXPECT_TRUE(c.node(1).propose("y"));  // proposals resume
+}
+
 // ---- ReadIndex --------------------------------------------------------------------------
 
 TEST(RaftScenario, ReadIndexNeedsAHeartbeatQuorum) {

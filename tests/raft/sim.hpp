@@ -248,6 +248,17 @@ class Simulator {
       }
       trace("partition");
     }
+    if (rng_.chance(1, 300)) {  // ask the leader to hand over to a random node
+      for (std::size_t i = 1; i < nodes_.size(); ++i) {
+        if (nodes_[i].node && nodes_[i].node->role() == Role::kLeader) {
+          const NodeId to = 1 + rng_.below(nodes_.size() - 1);
+          if (nodes_[i].node->transfer_leadership(to)) {
+            trace("transfer " + std::to_string(i) + " -> " + std::to_string(to));
+          }
+          break;
+        }
+      }
+    }
     if (rng_.chance(1, 400)) {
       for (std::size_t i = 1; i < nodes_.size(); ++i)
         nodes_[i].group = 0;

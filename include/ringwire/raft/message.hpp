@@ -22,6 +22,7 @@ enum class MessageType : std::uint8_t {
   kHeartbeatResp,  // context echoed
   kReadIndex,      // follower -> leader: context = follower's request id
   kReadIndexResp,  // leader -> follower: index = read index, context echoed
+  kTimeoutNow,     // leader -> transferee: campaign now (leadership transfer)
 };
 
 std::string_view to_string(MessageType t);
@@ -37,6 +38,7 @@ struct Message {
   std::uint64_t reject_hint = 0;
   std::uint64_t context = 0;
   bool reject = false;
+  bool transfer = false;  // kVote: the campaign was asked for by the leader (bypasses the lease)
   std::vector<Entry> entries;
 };
 

@@ -80,7 +80,12 @@ class Node {
   // Linearizable read (ReadIndex). Returns false when it cannot start now (no known leader,
   // or a new leader has not committed an entry in its term yet); the caller retries.
   bool read_index(std::uint64_t context);
-  void campaign();  // start an election now (tests, leadership hand-off later)
+  void campaign();  // start an election now (tests)
+  // Leader only: hand leadership to `to`. Proposals are refused while the transfer runs; the
+  // leader brings `to` up to date, then tells it to campaign at once. Abandoned after an
+  // election timeout. Returns false when not leader or `to` is not another voter.
+  bool transfer_leadership(NodeId to);
+  NodeId transferee() const { return lead_transferee_; }
 
   bool has_ready() const;
   Ready ready();
@@ -105,7 +110,7 @@ class Node {
   void become_pre_candidate();
   void become_candidate();
   void become_leader();
-  void start_election(bool pre);
+  void start_election(bool pre, bool transfer = false);
   void poll(NodeId from, bool granted);
 
   void step_leader(const Message& m);
@@ -118,6 +123,7 @@ class Node {
   bool send_append(NodeId to, bool send_if_empty);
   void bcast_append(bool send_if_empty);
   void bcast_heartbeat();
+  void send_timeout_now(NodeId to);
   bool maybe_commit();
   void tick_election();
   void tick_heartbeat();
@@ -149,6 +155,7 @@ class Node {
   std::vector<PendingRead> pending_reads_;
   std::map<NodeId, std::uint64_t> read_acked_;
   std::uint64_t next_read_id_ = 1;
+  NodeId lead_transferee_ = kNone;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;
