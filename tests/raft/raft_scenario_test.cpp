@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "raft/cluster.hpp"
+#include "ringwire/raft/session.hpp"
 
 namespace ringwire::raft::test {
 namespace {
@@ -73,6 +74,19 @@ TEST(RaftProgress, InflightWindowPausesAndFrees) {
   pr.inflights().free_le(3);
   EXPECT_FALSE(pr.is_paused());
   EXPECT_EQ(pr.next(), 6u);
+}
+
+TEST(RaftSession, AppliesEachClientRequestOnce) {
+  SessionTable t;
+  EXPECT_TRUE(t.is_new(7, 1));
+  t.record(7, 1, "ok1");
+  EXPECT_FALSE(t.is_new(7, 1));  // a retried copy later in the log
+  EXPECT_EQ(t.result(7, 1), "ok1");
+  EXPECT_TRUE(t.is_new(7, 2));
+  EXPECT_TRUE(t.is_new(8, 1));  // clients are independent
+  t.record(7, 2, "ok2");
+  EXPECT_FALSE(t.is_new(7, 1));  // an abandoned older request never applies late
+  EXPECT_FALSE(t.result(7, 1));
 }
 
 // ---- elections ------------------------------------------------------------------------

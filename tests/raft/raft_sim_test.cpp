@@ -49,6 +49,7 @@ Options options_for(std::uint64_t seed) {
   o.unsafe_double_vote = env_flag("RAFT_UNSAFE_DOUBLE_VOTE");
   o.unsafe_commit_old_term_by_count = env_flag("RAFT_UNSAFE_OLD_TERM_COMMIT");
   o.storm = env_flag("RAFT_STORM");
+  o.unsafe_no_dedup = env_flag("RAFT_UNSAFE_NO_DEDUP");
   o.trace = env_flag("RAFT_TRACE");
   return o;
 }
@@ -83,6 +84,7 @@ TEST(RaftSim, SeedSweep) {
   std::uint64_t crashes = 0;
   std::uint64_t reads_ok = 0;
   std::uint64_t writes_ok = 0;
+  std::uint64_t duplicates = 0;
   for (std::uint64_t seed = first;; ++seed) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -93,6 +95,7 @@ TEST(RaftSim, SeedSweep) {
     ops += r.ops;
     crashes += r.crashes;
     reads_ok += r.reads_ok;
+    duplicates += r.duplicates;
     writes_ok += r.writes_ok;
     if (r.failure) {
       ADD_FAILURE() << "seed " << seed << " (" << nodes_for_seed(seed)
@@ -105,11 +108,12 @@ TEST(RaftSim, SeedSweep) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "raft sim: %llu seeds in %.1f s (%.0f seeds/s); %llu committed entries, %llu client ops "
-      "(%llu writes applied, %llu linearizable reads answered), %llu crashes\n",
+      "(%llu writes applied, %llu linearizable reads answered, %llu duplicate applies skipped), "
+      "%llu crashes\n",
       static_cast<unsigned long long>(seeds), elapsed, static_cast<double>(seeds) / elapsed,
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(writes_ok), static_cast<unsigned long long>(reads_ok),
-      static_cast<unsigned long long>(crashes));
+      static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes));
   // The workload must actually exercise both paths, or the linearizability check is vacuous.
   EXPECT_GT(writes_ok, seeds * 5);
   EXPECT_GT(reads_ok, seeds * 5);
@@ -171,6 +175,17 @@ TEST(RaftSimMutation, AckingBeforeDurableIsDetected) {
   ASSERT_NE(seed, 0u) << "a lying disk went unnoticed for 200 seeds";
   std::printf("unsafe_lying_disk detected at seed %llu: %s\n",
               static_cast<unsigned long long>(seed), why.c_str());
+}
+
+TEST(RaftSimMutation, ApplyingRetriesTwiceIsDetected) {
+  // Clients retry timed-out writes with the same (client, seq); without the session table a
+  // late copy overwrites newer writes.
+  std::string why;
+  const std::uint64_t seed = first_detecting_seed(
+      2000, [](Options& o) { o.unsafe_no_dedup = true; }, &why);
+  ASSERT_NE(seed, 0u) << "applying retried writes twice went unnoticed for 2000 seeds";
+  std::printf("unsafe_no_dedup detected at seed %llu: %s\n", static_cast<unsigned long long>(seed),
+              why.c_str());
 }
 
 TEST(RaftSimMutation, OldTermCommitByCountIsDetected) {

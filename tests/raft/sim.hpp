@@ -18,6 +18,7 @@
 
 #include "raft/linearizability.hpp"
 #include "ringwire/raft/node.hpp"
+#include "ringwire/raft/session.hpp"
 
 namespace ringwire::raft::sim {
 
@@ -47,7 +48,9 @@ struct Options {
   bool unsafe_double_vote = false;
   bool unsafe_commit_old_term_by_count = false;
   bool unsafe_local_reads = false;  // simulator mutation: reads skip ReadIndex
-  bool unsafe_lying_disk = false;   // simulator mutation: node 1 acks entries it never wrote
+  bool unsafe_lying_disk = false;
+  bool unsafe_no_dedup = false;  // simulator mutation: apply retried writes every time   //
+                                 // simulator mutation: node 1 acks entries it never wrote
   bool storm = false;  // force the harshest fault profile (leader crashes, 1 entry per append)
   bool trace = false;
 };
@@ -61,6 +64,7 @@ struct Result {
   std::uint64_t elections = 0;         // distinct leader terms
   std::uint64_t old_term_commits = 0;  // a leader committed an older-term entry by counting
   std::uint64_t writes_ok = 0;         // client writes seen applied
+  std::uint64_t duplicates = 0;        // retried copies the session table skipped
   std::uint64_t reads_ok = 0;          // client reads answered through ReadIndex
 };
 
@@ -125,6 +129,7 @@ class Simulator {
     }
     res.crashes = crashes_;
     res.old_term_commits = old_term_commits_;
+    res.duplicates = duplicates_;
     res.elections = leaders_.size();
     return res;
   }
@@ -138,6 +143,7 @@ class Simulator {
     std::uint64_t down_until = 0;
     int group = 0;
     std::map<std::int64_t, std::int64_t> sm;  // key -> value
+    SessionTable sessions;                    // client dedup, part of the state machine
     std::uint64_t sm_applied = 0;
     std::uint64_t commit_checked = 0;
     std::uint64_t leader_checked_term = 0;
@@ -162,6 +168,8 @@ class Simulator {
     NodeId hint = kNone;
     NodeId read_node = kNone;
     std::uint64_t read_ctx = 0;
+    std::string write;  // the pending write's command, resent on timeout with the same seq
+    int retries = 0;
   };
   struct Op {
     std::int64_t key;
@@ -273,6 +281,7 @@ class Simulator {
     trace("crash " + std::to_string(v));
     n.node.reset();  // everything not yet persisted is gone
     n.sm.clear();
+    n.sessions.clear();
     n.sm_applied = 0;
     n.commit_checked = 0;
     n.reads.clear();
@@ -403,7 +412,12 @@ class Simulator {
     std::int64_t value = 0;
     std::size_t op = 0;
     is >> client >> seq >> key >> value >> op;
+    if (!n.sessions.is_new(client, seq)) {
+      ++duplicates_;
+      if (!opt_.unsafe_no_dedup) return;  // a retry's copy: applied once already
+    }
     n.sm[key] = value;
+    n.sessions.record(client, seq, {});
     Op& h = history_[op];
     if (h.op.end == kNever) h.op.end = now_;  // first time anyone applied it: it took effect
     Client& c = clients_[client];
@@ -559,6 +573,17 @@ class Simulator {
     for (std::size_t ci = 0; ci < clients_.size(); ++ci) {
       Client& c = clients_[ci];
       if (c.busy) {
+        if (now_ >= c.deadline && history_[c.op].op.is_write && c.retries < 3) {
+          // Retry the same request (same client and seq) wherever a leader may be.
+          SimNode& n = nodes_[pick_node(c)];
+          if (n.node && n.node->propose(c.write)) {
+            ++c.retries;
+            c.deadline = now_ + rng_.range(40, 400);
+          } else if (n.node) {
+            c.hint = n.node->leader();
+          }
+          continue;
+        }
         if (now_ >= c.deadline) {
           Op& h = history_[c.op];
           if (!h.op.is_write && h.op.end == kNever) h.dropped = true;
@@ -579,7 +604,9 @@ class Simulator {
         const std::int64_t value = static_cast<std::int64_t>(ci * 1000000 + ++c.seq);
         std::ostringstream data;
         data << "W " << ci << ' ' << c.seq << ' ' << key << ' ' << value << ' ' << op;
-        if (!n.node->propose(data.str())) {
+        c.write = data.str();
+        c.retries = 0;
+        if (!n.node->propose(c.write)) {
           c.hint = n.node->leader();
           continue;
         }
@@ -608,7 +635,8 @@ class Simulator {
       c.hint = v;
       c.busy = true;
       c.op = op;
-      c.deadline = now_ + 400;
+      // Writes time out early sometimes, so retries race their originals (dedup matters).
+      c.deadline = now_ + (write ? rng_.range(40, 400) : 400);
     }
   }
 
@@ -722,6 +750,7 @@ class Simulator {
   std::uint64_t restarts_ = 0;
   std::uint64_t crashes_ = 0;
   std::uint64_t old_term_commits_ = 0;
+  std::uint64_t duplicates_ = 0;
   std::uint64_t read_ctx_ = 0;
   std::vector<SimNode> nodes_;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> net_;
