@@ -26,6 +26,22 @@
 
 namespace ringwire::test {
 
+// Under ThreadSanitizer an atomic store runs inside the TSan runtime, which
+// holds a lock on the word's sync state while it stores: a thread parked in
+// the fault handler keeps that lock, and any other thread's atomic access to
+// the same word deadlocks. Tests using WriteTrap skip themselves there.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kWriteTrapUsable = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kWriteTrapUsable = false;
+#else
+inline constexpr bool kWriteTrapUsable = true;
+#endif
+#else
+inline constexpr bool kWriteTrapUsable = true;
+#endif
+
 // Page-aligned anonymous memory.
 class Pages {
  public:
