@@ -36,4 +36,26 @@ fi
 status=0
 "$bin" --json-file "$out" "$@" || status=$?
 echo "run_benchmarks: JSON results written to $out"
+
+# Then the multi-producer / multi-consumer run (ringwire_bench_mpmc). It takes
+# --quick from the arguments above; anything else goes in RWBENCH_MPMC_ARGS
+# (e.g. RWBENCH_MPMC_ARGS="--reps 3 --items 1000000").
+mpmc_bin="$build/bin/ringwire_bench_mpmc"
+mpmc_out="$build/bench-mpmc-results.json"
+if [[ -x "$mpmc_bin" ]]; then
+  mpmc_args=()
+  for a in "$@"; do
+    if [[ "$a" == "--quick" ]]; then mpmc_args+=(--quick); fi
+  done
+  # shellcheck disable=SC2206  # word splitting of the extra options is intended
+  mpmc_args+=(${RWBENCH_MPMC_ARGS:-})
+  echo
+  mpmc_status=0
+  "$mpmc_bin" --json-file "$mpmc_out" "${mpmc_args[@]}" || mpmc_status=$?
+  echo "run_benchmarks: MPMC JSON results written to $mpmc_out"
+  # A verification failure (3) outranks anything else.
+  if ((mpmc_status == 3 || (status == 0 && mpmc_status != 0))); then status=$mpmc_status; fi
+else
+  echo "run_benchmarks: $mpmc_bin not built; skipping the MPSC / MPMC run" >&2
+fi
 exit $status

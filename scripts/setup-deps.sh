@@ -8,7 +8,7 @@ pkgs=(build-essential cmake ninja-build pkg-config g++ clang-format python3
       libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   # Peers measured by bench/ only; the library never needs them.
-  pkgs+=(libboost-dev libconcurrentqueue-dev libreaderwriterqueue-dev libatomic-queue-dev)
+  pkgs+=(libboost-dev libconcurrentqueue-dev libreaderwriterqueue-dev libatomic-queue-dev libtbb-dev)
 fi
 
 missing=()
