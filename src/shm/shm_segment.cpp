@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -181,14 +182,25 @@ Result<ShmSegment> ShmSegment::create(std::string_view name, const SegmentSpec& 
   const std::size_t payload_offset = queue::align_up(sizeof(SegmentHeader), kPayloadAlign);
   const std::size_t total = payload_offset + queue::align_up(spec.payload_size, kPayloadAlign);
 
+  // The name appears in /dev/shm at shm_open; a SIGTERM between that and
+  // register_owned would take the default action and leave it behind. Hold
+  // the cleanup signals off across the window: a pending one is delivered at
+  // the unmask, when the cleanup handler already knows the name.
+  sigset_t cleanup_signals, previous;
+  sigemptyset(&cleanup_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP})
+    sigaddset(&cleanup_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &cleanup_signals, &previous);
   int fd = ::shm_open(os->c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_status("cannot create shared memory '" + *os + "'", errno);
+  const int open_errno = errno;
+  if (fd >= 0) detail::register_owned(*os);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (fd < 0) return errno_status("cannot create shared memory '" + *os + "'", open_errno);
   // From here on the name exists: any failure must unlink it again.
   ShmSegment seg;
   seg.name_ = *os;
   seg.owner_ = true;
   seg.owner_pid_ = static_cast<std::int32_t>(::getpid());
-  detail::register_owned(*os);
   if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
     int e = errno;
     ::close(fd);

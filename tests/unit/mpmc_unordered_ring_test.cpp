@@ -339,8 +339,9 @@ TEST(MpmcUnorderedRingStuck, APassedSlotStrandsItsItemAndTheScanRecoversIt) {
       ASSERT_EQ(got.size(), kItems);
       continue;  // no stuck element this round
     }
-    // Stuck: pop said empty although items are outstanding.
-    EXPECT_FALSE(r.pop().has_value());
+    // Stuck: pop said empty although items are outstanding. (Not asked
+    // again: pop is bounded to a few slots, so a second call looks further on
+    // and may well find one of them; that item would be dropped here.)
     const std::size_t before_scan = got.size();
     std::uint64_t cursor = 0;
     while (auto v = r.unsafe_scanning_pop(&cursor))

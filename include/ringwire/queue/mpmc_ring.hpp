@@ -12,6 +12,8 @@
 //  * A producer claims ticket p with a CAS on enqueue_pos only after seeing
 //    seq == p, so it never waits for a slow consumer of the previous lap
 //    inside the critical part; it fails fast ("full") when seq < p.
+//  * Capacity >= 2: with one cell, p + 1 would mean both "full for p" and
+//    "free for p + 1".
 //  * Order: tickets are handed out in one total order and each is consumed
 //    once, so items from one producer come out in the order it pushed them
 //    (FIFO per producer). Progress is not lock-free in the strict sense: a
@@ -76,13 +78,13 @@ class MpmcRing {
   }
 
   explicit MpmcRing(std::uint64_t capacity) {
-    if (auto st = check_capacity(capacity); !st) throw std::invalid_argument(st.message());
+    if (auto st = check_mpmc_capacity(capacity); !st) throw std::invalid_argument(st.message());
     owned_ = OwnedBytes(bytes_for(capacity));
     init_at(owned_.get(), capacity);
   }
 
   static core::Result<MpmcRing> create_in(void* mem, std::size_t bytes, std::uint64_t capacity) {
-    if (auto st = check_capacity(capacity); !st) return st;
+    if (auto st = check_mpmc_capacity(capacity); !st) return st;
     if (bytes < bytes_for(capacity)) {
       return core::Result<MpmcRing>(core::Errc::geometry_mismatch, "region too small for ring");
     }
@@ -97,7 +99,7 @@ class MpmcRing {
     }
     auto* c = static_cast<MpmcControl*>(mem);
     const std::uint64_t cap = c->capacity;
-    if (!check_capacity(cap) || c->cell_size != sizeof(Cell) || bytes_for(cap) > bytes) {
+    if (!check_mpmc_capacity(cap) || c->cell_size != sizeof(Cell) || bytes_for(cap) > bytes) {
       return core::Result<MpmcRing>(core::Errc::geometry_mismatch,
                                     "MPMC ring header geometry does not match");
     }
@@ -171,6 +173,18 @@ class MpmcRing {
 
  private:
   MpmcRing() = default;
+
+  // Capacity 1 is refused: there "holds ticket p's item" (seq == p + 1) and
+  // "free for ticket p + 1" (seq == (p + 1) + 0) are the same number, so a
+  // second push would be accepted over the first item and its consumer would
+  // then wait for a seq that never comes.
+  static core::Status check_mpmc_capacity(std::uint64_t capacity) {
+    if (capacity == 1) {
+      return {core::Errc::invalid_argument,
+              "MpmcRing needs a capacity of at least 2 (a power of two), got 1"};
+    }
+    return check_capacity(capacity);
+  }
 
   void init_at(void* mem, std::uint64_t capacity) {
     auto* c = new (mem) MpmcControl();

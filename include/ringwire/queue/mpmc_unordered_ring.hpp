@@ -127,6 +127,9 @@ class MpmcUnorderedRing {
 
   // Scans every slot from `*cursor` (start at 0) and returns the first item
   // found, advancing the cursor; nullopt once the cursor reaches capacity.
+  // The call that finds the lap finished (returns nullopt at capacity) also
+  // brings read_front up to write_front, so a ring drained by a scan takes
+  // `capacity` items again.
   //
   // Precondition: no other consumer runs (no pop(), no other scan) while it
   // is called; producers may. Debug builds assert it. Why: the scan takes
@@ -149,6 +152,20 @@ class MpmcUnorderedRing {
         read_pawl_.fetch_add(1, std::memory_order_acq_rel);
         out = from_word(word);
         break;
+      }
+    }
+    // A completed lap has visited every slot, so every ticket handed to a
+    // producer so far is behind us: move read_front up to write_front.
+    // Without this, push admission (write_pawl - read_front) would go on
+    // counting the scanned items as present and a ring drained by a scan
+    // would refuse every push. Only forward, by CAS, in case the caller
+    // broke the precondition. An item a producer writes later under an
+    // older ticket sticks, as documented above, and the next scan takes it.
+    if (*cursor == capacity() && !out) {
+      std::uint64_t front = read_front_.load(std::memory_order_relaxed);
+      const std::uint64_t target = write_front_.load(std::memory_order_acquire);
+      while (static_cast<std::int64_t>(target - front) > 0 &&
+             !read_front_.compare_exchange_weak(front, target, std::memory_order_acq_rel)) {
       }
     }
 #ifndef NDEBUG
