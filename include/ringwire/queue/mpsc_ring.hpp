@@ -153,8 +153,8 @@ class MpscRing {
       for (std::uint32_t i = 0; i < kMpscMaxProducers; ++i) {
         auto& s = c_->producers[i];
         if (s.state.load(std::memory_order_relaxed) != kSlotFree) continue;
-        const std::uint32_t ticket = registering_value(
-            c_->registration_tickets.fetch_add(1, std::memory_order_relaxed));
+        const std::uint32_t ticket =
+            registering_value(c_->registration_tickets.fetch_add(1, std::memory_order_relaxed));
         std::uint32_t expected = kSlotFree;
         if (!s.state.compare_exchange_strong(expected, ticket, std::memory_order_acq_rel)) {
           continue;
