@@ -1,9 +1,9 @@
 # cmake --install: headers, the shm library, tools, a CMake package
-# (find_package(ringwire) -> ringwire::queue, ringwire::shm, ringwire::raft) and ringwire.pc.
+# (find_package(ringwire) -> ringwire::queue, ringwire::shm, ringwire::ipc, ringwire::raft) and ringwire.pc.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/ringwire DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS ringwire_queue ringwire_shm ringwire_raft EXPORT ringwireTargets
+install(TARGETS ringwire_queue ringwire_shm ringwire_ipc ringwire_raft EXPORT ringwireTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -37,6 +37,10 @@ const char* segment_kind_name(std::uint32_t kind) noexcept {
       return "spsc_ring_pair";
     case SegmentKind::mutex_queue_pair:
       return "mutex_queue_pair";
+    case SegmentKind::channel:
+      return "channel";
+    case SegmentKind::mailbox:
+      return "mailbox";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class Errc {
   session_changed,    // segment was re-created under us
   corrupted,          // shared bytes failed a bounds or sanity check
   timed_out,          // a bounded wait ran out
+  would_block,        // full / empty and the caller's policy is not to wait
   system_error,       // unexpected errno
 };
 
@@ -132,6 +133,8 @@ inline const char* errc_name(Errc e) noexcept {
       return "corrupted";
     case Errc::timed_out:
       return "timed out";
+    case Errc::would_block:
+      return "would block";
     case Errc::system_error:
       return "system error";
   }

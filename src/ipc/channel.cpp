@@ -1,0 +1,357 @@
+#include "ringwire/ipc/channel.hpp"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "peer_state.hpp"
+#include "ringwire/core/cpu.hpp"
+#include "ringwire/core/futex.hpp"
+#include "ringwire/queue/blocking.hpp"
+
+namespace ringwire::ipc {
+
+using core::Errc;
+using core::Result;
+using core::Status;
+using shm::PeerRole;
+using shm::SegmentKind;
+using shm::SegmentSpec;
+using shm::ShmSegment;
+
+const char* wait_strategy_name(WaitStrategy w) noexcept {
+  switch (w) {
+    case WaitStrategy::spin:
+      return "spin";
+    case WaitStrategy::spin_yield:
+      return "yield";
+    case WaitStrategy::spin_futex:
+      return "futex";
+  }
+  return "unknown";
+}
+const char* full_policy_name(FullPolicy p) noexcept {
+  switch (p) {
+    case FullPolicy::block:
+      return "block";
+    case FullPolicy::fail:
+      return "fail";
+    case FullPolicy::drop:
+      return "drop";
+  }
+  return "unknown";
+}
+bool parse_wait_strategy(std::string_view s, WaitStrategy& out) noexcept {
+  for (auto w : {WaitStrategy::spin, WaitStrategy::spin_yield, WaitStrategy::spin_futex}) {
+    if (s == wait_strategy_name(w)) {
+      out = w;
+      return true;
+    }
+  }
+  return false;
+}
+bool parse_full_policy(std::string_view s, FullPolicy& out) noexcept {
+  for (auto p : {FullPolicy::block, FullPolicy::fail, FullPolicy::drop}) {
+    if (s == full_policy_name(p)) {
+      out = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+constexpr std::size_t kRingOffset = sizeof(ChannelControl);
+
+PeerRole peer_role_of(ChannelRole r) {
+  return r == ChannelRole::producer ? PeerRole::producer : PeerRole::consumer;
+}
+PeerRole other_role(ChannelRole r) {
+  return r == ChannelRole::producer ? PeerRole::consumer : PeerRole::producer;
+}
+
+Status validate_options(const ChannelOptions& o, std::uint64_t& max_message) {
+  max_message = o.max_message != 0 ? o.max_message : ByteRing::max_message_for(o.capacity);
+  if (auto st = ByteRing::check_geometry(o.capacity, max_message); !st) return st;
+  if (max_message > UINT32_MAX) return {Errc::invalid_argument, "max message above 4 GiB"};
+  if (static_cast<std::uint32_t>(o.wait) > 2 || static_cast<std::uint32_t>(o.full) > 2) {
+    return {Errc::invalid_argument, "unknown wait strategy or full policy"};
+  }
+  return {};
+}
+
+}  // namespace
+
+Channel::Channel(ShmSegment seg, ByteRing ring, ChannelRole role, WaitStrategy wait,
+                 FullPolicy full)
+    : seg_(std::make_unique<ShmSegment>(std::move(seg))),
+      ring_(std::move(ring)),
+      role_(role),
+      wait_(wait),
+      full_(full) {}
+
+Channel::Channel(Channel&&) noexcept = default;
+Channel& Channel::operator=(Channel&&) noexcept = default;
+
+Channel::~Channel() {
+  if (!seg_) return;
+  // Tell the peer we left on purpose, so it reports "closed", not "dead".
+  mark_left(seg_->header(), peer_role_of(role_));
+}
+
+Result<Channel> Channel::create(std::string_view name, ChannelRole role,
+                                const ChannelOptions& options) {
+  std::uint64_t max_message = 0;
+  if (auto st = validate_options(options, max_message); !st) return st;
+  SegmentSpec spec;
+  spec.kind = SegmentKind::channel;
+  spec.layout_hash = kChannelLayoutHash;
+  spec.capacity = options.capacity;
+  spec.element_size = static_cast<std::uint32_t>(max_message);
+  spec.payload_size = kRingOffset + ByteRing::bytes_for(options.capacity);
+  auto seg = ShmSegment::create(name, spec);
+  if (!seg) return seg.status();
+  auto* base = static_cast<std::byte*>(seg->payload());
+  auto* ctl = new (base) ChannelControl();
+  ctl->wait_strategy = static_cast<std::uint32_t>(options.wait);
+  ctl->full_policy = static_cast<std::uint32_t>(options.full);
+  ctl->ring_offset = kRingOffset;
+  ctl->ring_bytes = ByteRing::bytes_for(options.capacity);
+  if (options.huge_pages) {
+    // Transparent huge pages for shmem need shmem_enabled=advise (or
+    // within_size/always); the kernel refuses otherwise and we go on with
+    // normal pages. Only whole 2 MiB extents inside the payload qualify.
+    constexpr std::uintptr_t kHuge = 2u << 20;
+    auto lo = (reinterpret_cast<std::uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1);
+    auto hi = (reinterpret_cast<std::uintptr_t>(base) + spec.payload_size) & ~(kHuge - 1);
+    if (hi > lo && ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) == 0) {
+      ctl->huge_pages = 1;
+    }
+  }
+  auto ring =
+      ByteRing::create_in(base + kRingOffset, ctl->ring_bytes, options.capacity, max_message);
+  if (!ring) return ring.status();
+  seg->register_peer(peer_role_of(role));
+  seg->mark_ready();
+  Channel ch(std::move(*seg), std::move(*ring), role, options.wait, options.full);
+  ch.spin_rounds_ = options.spin_rounds;
+  ch.liveness_interval_ns_ = options.liveness_interval_ns;
+  ch.name_check_interval_ns_ = options.name_check_interval_ns;
+  return ch;
+}
+
+Result<Channel> Channel::open(std::string_view name, ChannelRole role,
+                              const ChannelOpenOptions& options) {
+  SegmentSpec spec;
+  spec.kind = SegmentKind::channel;
+  spec.layout_hash = kChannelLayoutHash;
+  shm::OpenOptions oo;
+  oo.wait_ready_ns = options.wait_ready_ns;
+  // element_size is the creator's max message: read it, then check it.
+  auto info = shm::inspect_segment(name);
+  if (!info) return info.status();
+  spec.element_size = info->element_size;
+  auto seg = ShmSegment::open(name, spec, oo);
+  if (!seg) return seg.status();
+  if (seg->payload_size() < sizeof(ChannelControl)) {
+    return Status(Errc::geometry_mismatch, "channel payload too small");
+  }
+  auto* base = static_cast<std::byte*>(seg->payload());
+  const auto* ctl = reinterpret_cast<const ChannelControl*>(base);
+  // Everything below comes from shared memory: check before use.
+  const std::uint64_t ring_offset = ctl->ring_offset, ring_bytes = ctl->ring_bytes;
+  if (ring_offset != kRingOffset || ring_bytes > seg->payload_size() - kRingOffset ||
+      ctl->wait_strategy > 2 || ctl->full_policy > 2) {
+    return Status(Errc::corrupted, "channel control block is inconsistent");
+  }
+  auto ring = ByteRing::attach(base + ring_offset, ring_bytes);
+  if (!ring) return ring.status();
+  if (ring->capacity() != seg->header().capacity ||
+      ring->max_message() != seg->header().element_size) {
+    return Status(Errc::geometry_mismatch, "channel ring does not match the segment header");
+  }
+  // One live process per role.
+  const auto current = seg->peer(peer_role_of(role));
+  if (!current.empty() && current.is_alive() && !has_left(seg->header(), peer_role_of(role))) {
+    return Status(Errc::already_exists,
+                  std::string("channel '") + std::string(name) + "' already has a live " +
+                      (role == ChannelRole::producer ? "producer" : "consumer") + " (pid " +
+                      std::to_string(current.pid) + ")");
+  }
+  clear_left(seg->header(), peer_role_of(role));
+  seg->register_peer(peer_role_of(role));
+  Channel ch(std::move(*seg), std::move(*ring), role, static_cast<WaitStrategy>(ctl->wait_strategy),
+             static_cast<FullPolicy>(ctl->full_policy));
+  ch.spin_rounds_ = options.spin_rounds;
+  ch.liveness_interval_ns_ = options.liveness_interval_ns;
+  ch.name_check_interval_ns_ = options.name_check_interval_ns;
+  return ch;
+}
+
+void Channel::heartbeat() noexcept {
+  seg_->heartbeat(peer_role_of(role_));
+}
+
+Status Channel::check() {
+  if (auto st = seg_->check_session(); !st) return st;
+  const auto peer_role = other_role(role_);
+  const char* who = role_ == ChannelRole::producer ? "consumer" : "producer";
+  const auto peer = seg_->peer(peer_role);
+  if (!peer.empty()) {
+    if (has_left(seg_->header(), peer_role)) {
+      return {Errc::closed, std::string("the ") + who + " closed the channel"};
+    }
+    if (!peer.is_alive()) {
+      return {Errc::peer_dead,
+              std::string("the ") + who + " (pid " + std::to_string(peer.pid) + ") died"};
+    }
+  }
+  if (!seg_->is_owner()) {
+    const std::uint64_t now = core::now_ns();
+    if (now >= next_name_check_ns_) {
+      next_name_check_ns_ = now + name_check_interval_ns_;
+      if (auto st = seg_->session_still_named(); !st) return st;
+    }
+  }
+  return {};
+}
+
+template <class Ready>
+Status Channel::wait_for(Ready ready, bool producer_side, core::Deadline deadline) {
+  if (ready()) return {};
+  auto& w = ring_.control().wait;
+  auto& sleeping = producer_side ? w.producer_sleeping : w.consumer_sleeping;
+  auto& seq = producer_side ? w.space_seq : w.data_seq;
+  std::uint64_t now = core::now_ns();
+  std::uint64_t next_check = now + liveness_interval_ns_;
+  std::uint32_t spins = 0;
+  for (;;) {
+    if (wait_ == WaitStrategy::spin || spins < spin_rounds_) {
+      core::cpu_relax();
+      ++spins;
+      if (ready()) return {};
+      if ((spins & 255) != 0) continue;  // read the clock every 256 pauses
+    } else if (wait_ == WaitStrategy::spin_yield) {
+      ::sched_yield();
+      if (ready()) return {};
+    } else {
+      // The handshake of queue/blocking.hpp: flag, full fence, re-check; the
+      // waker publishes, full fence, reads the flag. One of the two sees the
+      // other, so no wake-up is lost; `seq` covers a wake between our load
+      // of it and futex_wait.
+      const std::uint32_t observed = seq.load(std::memory_order_acquire);
+      sleeping.store(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (ready()) {
+        sleeping.store(0, std::memory_order_relaxed);
+        return {};
+      }
+      const std::uint64_t slice =
+          std::min(deadline.remaining_ns(core::now_ns()), liveness_interval_ns_);
+      if (slice > 0) core::futex_wait(&seq, observed, slice);
+      sleeping.store(0, std::memory_order_relaxed);
+      if (ready()) return {};
+    }
+    now = core::now_ns();
+    if (now >= next_check) {
+      heartbeat();
+      // Messages a peer published before it died or left are still
+      // delivered: report the peer only once nothing is ready.
+      if (auto st = check(); !st) return ready() ? Status{} : st;
+      next_check = now + liveness_interval_ns_;
+    }
+    if (deadline.expired(now)) {
+      return ready() ? Status{}
+                     : Status(Errc::timed_out, producer_side ? "channel full" : "channel empty");
+    }
+  }
+}
+
+Result<std::span<std::byte>> Channel::loan(std::size_t n, core::Deadline deadline) {
+  if (n == 0 || n > ring_.max_message()) {
+    return Status(Errc::invalid_argument, "message of " + std::to_string(n) +
+                                              " bytes; this channel carries 1 to " +
+                                              std::to_string(ring_.max_message()));
+  }
+  auto span = ring_.loan(n);
+  if (!span.empty()) return span;
+  if (ring_.producer_corrupted()) return Status(Errc::corrupted, "consumer index is corrupt");
+  if (full_ == FullPolicy::fail) return Status(Errc::would_block, "channel full");
+  if (full_ == FullPolicy::drop) {
+    ring_.count_drop();
+    return Status(Errc::would_block, "channel full: message dropped");
+  }
+  if (auto st =
+          wait_for([&] { return ring_.writable(n) || ring_.producer_corrupted(); }, true, deadline);
+      !st) {
+    return st;
+  }
+  span = ring_.loan(n);
+  if (span.empty()) {
+    return Status(ring_.producer_corrupted() ? Errc::corrupted : Errc::timed_out,
+                  "no room after waiting");
+  }
+  return span;
+}
+
+void Channel::publish() noexcept {
+  if (!ring_.publish()) return;
+  if (wait_ == WaitStrategy::spin_futex) {
+    auto& w = ring_.control().wait;
+    queue::detail::wake_if_sleeping(w.consumer_sleeping, w.data_seq, w.wakeups);
+  }
+}
+
+Status Channel::send(std::span<const std::byte> data, std::uint16_t type, core::Deadline deadline) {
+  auto span = loan(data.size(), deadline);
+  if (!span) return span.status();
+  std::memcpy(span->data(), data.data(), data.size());
+  commit(data.size(), type);
+  publish();
+  return {};
+}
+
+Result<RecordView> Channel::try_receive() {
+  RecordView v;
+  switch (ring_.read(v)) {
+    case ReadStatus::ok:
+      return v;
+    case ReadStatus::empty:
+      return Status(Errc::would_block, "channel empty");
+    case ReadStatus::corrupted:
+      break;
+  }
+  return Status(Errc::corrupted, "channel '" + seg_->name() + "': " + ring_.corruption());
+}
+
+Result<RecordView> Channel::receive(core::Deadline deadline) {
+  auto r = try_receive();
+  if (r || r.status().code() != Errc::would_block) return r;
+  if (auto st = wait_for([&] { return ring_.readable(); }, false, deadline); !st) return st;
+  return try_receive();
+}
+
+void Channel::release() noexcept {
+  if (!ring_.release()) return;
+  if (wait_ == WaitStrategy::spin_futex) {
+    auto& w = ring_.control().wait;
+    queue::detail::wake_if_sleeping(w.producer_sleeping, w.space_seq, w.wakeups);
+  }
+}
+
+ChannelStats Channel::stats() const noexcept {
+  const auto& c = ring_.control();
+  ChannelStats s;
+  s.messages = c.messages.load(std::memory_order_relaxed);
+  s.bytes = c.bytes.load(std::memory_order_relaxed);
+  s.drops = c.drops.load(std::memory_order_relaxed);
+  s.wakeups = c.wait.wakeups.load(std::memory_order_relaxed);
+  s.used_bytes = ring_.used_bytes();
+  s.capacity = ring_.capacity();
+  return s;
+}
+
+}  // namespace ringwire::ipc
