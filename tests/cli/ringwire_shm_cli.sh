@@ -19,6 +19,9 @@ name="cli.$$.stale"
 "$bin/spsc_queue" --role consumer --name "$name" --iters 10 --timeout 30 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 300); do [[ -e /dev/shm/ringwire.$name ]] && break; sleep 0.01; done
+"$t" rm "$name" >/dev/null 2>&1; check "rm refuses a live (or still initialising) segment" "[[ $? -eq 2 ]]"
+# The name exists from shm_open on; the header is valid a moment later.
+for _ in $(seq 300); do "$t" --json inspect "$name" 2>/dev/null | grep -q '"state":"ready"' && break; sleep 0.01; done
 "$t" rm "$name" >/dev/null 2>&1; check "rm refuses a live segment" "[[ $? -eq 2 ]]"
 "$t" list | grep -q "$name"; check "list shows it" "[[ $? -eq 0 ]]"
 "$t" --json inspect "$name" | python3 -c "import json,sys; j=json.load(sys.stdin); assert j['creator']['alive'] and j['kind']=='spsc_ring' and j['rings'][0]['capacity']==4096"

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list segments with their creator and state");
   auto* inspect = app.add_subcommand("inspect", "show one segment's header, peers and ring fill");
   inspect->add_option("name", name, "segment name (without the ringwire. prefix)")->required();
-  auto* rm = app.add_subcommand("rm", "remove a segment (refuses while its creator lives)");
+  auto* rm = app.add_subcommand("rm", "remove a segment (refuses while its creator lives or its header is unfinished)");
   rm->add_option("name", name, "segment name")->required();
   rm->add_flag("--force", force, "remove even if the creator is still alive");
   auto* gc = app.add_subcommand("gc", "remove every stale segment (creator dead)");
@@ -187,6 +187,13 @@ int main(int argc, char** argv) {
   if (rm->parsed()) {
     auto info = shm::inspect_segment(name);
     if (!info) return fail(as_json, info.status().message());
+    // A header that does not validate may be a creation still in progress
+    // (the name exists from shm_open on, the header comes a moment later):
+    // only --force removes it.
+    if (!info->header_valid && !force) {
+      return fail(as_json, "segment '" + name + "' has no valid header (" + info->problem +
+                               "); it may still be being created; use --force to remove anyway");
+    }
     if (info->header_valid && info->creator_alive && !force) {
       return fail(as_json, "segment '" + name + "' is in use by process " +
                                std::to_string(info->creator.pid) +
