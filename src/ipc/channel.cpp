@@ -1,15 +1,13 @@
 #include "ringwire/ipc/channel.hpp"
 
-#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "peer_state.hpp"
-#include "ringwire/core/cpu.hpp"
-#include "ringwire/core/futex.hpp"
 #include "ringwire/queue/blocking.hpp"
+#include "wait_loop.hpp"
 
 namespace ringwire::ipc {
 
@@ -221,53 +219,16 @@ Status Channel::check() {
 
 template <class Ready>
 Status Channel::wait_for(Ready ready, bool producer_side, core::Deadline deadline) {
-  if (ready()) return {};
   auto& w = ring_.control().wait;
-  auto& sleeping = producer_side ? w.producer_sleeping : w.consumer_sleeping;
-  auto& seq = producer_side ? w.space_seq : w.data_seq;
-  std::uint64_t now = core::now_ns();
-  std::uint64_t next_check = now + liveness_interval_ns_;
-  std::uint32_t spins = 0;
-  for (;;) {
-    if (wait_ == WaitStrategy::spin || spins < spin_rounds_) {
-      core::cpu_relax();
-      ++spins;
-      if (ready()) return {};
-      if ((spins & 255) != 0) continue;  // read the clock every 256 pauses
-    } else if (wait_ == WaitStrategy::spin_yield) {
-      ::sched_yield();
-      if (ready()) return {};
-    } else {
-      // The handshake of queue/blocking.hpp: flag, full fence, re-check; the
-      // waker publishes, full fence, reads the flag. One of the two sees the
-      // other, so no wake-up is lost; `seq` covers a wake between our load
-      // of it and futex_wait.
-      const std::uint32_t observed = seq.load(std::memory_order_acquire);
-      sleeping.store(1, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (ready()) {
-        sleeping.store(0, std::memory_order_relaxed);
-        return {};
-      }
-      const std::uint64_t slice =
-          std::min(deadline.remaining_ns(core::now_ns()), liveness_interval_ns_);
-      if (slice > 0) core::futex_wait(&seq, observed, slice);
-      sleeping.store(0, std::memory_order_relaxed);
-      if (ready()) return {};
-    }
-    now = core::now_ns();
-    if (now >= next_check) {
-      heartbeat();
-      // Messages a peer published before it died or left are still
-      // delivered: report the peer only once nothing is ready.
-      if (auto st = check(); !st) return ready() ? Status{} : st;
-      next_check = now + liveness_interval_ns_;
-    }
-    if (deadline.expired(now)) {
-      return ready() ? Status{}
-                     : Status(Errc::timed_out, producer_side ? "channel full" : "channel empty");
-    }
-  }
+  const detail::WaitParams p{wait_, spin_rounds_, liveness_interval_ns_};
+  return detail::wait_loop(
+      p, producer_side ? w.producer_sleeping : w.consumer_sleeping,
+      producer_side ? w.space_seq : w.data_seq, deadline, ready,
+      [&] {
+        heartbeat();
+        return check();
+      },
+      producer_side ? "channel full" : "channel empty");
 }
 
 Result<std::span<std::byte>> Channel::loan(std::size_t n, core::Deadline deadline) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ipc_stats.hpp"
 #include "ringwire/core/status.hpp"
 #include "ringwire/queue/ring_storage.hpp"
 #include "ringwire/queue/spsc_ring.hpp"
@@ -44,49 +45,6 @@ bool is_stale(const shm::SegmentInfo& i) {
 json peer_json(const shm::ProcessIdentity& p, bool alive) {
   if (p.empty()) return nullptr;
   return {{"pid", p.pid}, {"alive", alive}};
-}
-
-// Fill level and counters of the SPSC rings in a segment. Everything read
-// from the mapping is untrusted: offsets are bounds-checked before use.
-json ring_stats(const std::string& name, const shm::SegmentInfo& info) {
-  json rings = json::array();
-  const bool spsc = info.kind == static_cast<std::uint32_t>(shm::SegmentKind::spsc_ring) ||
-                    info.kind == static_cast<std::uint32_t>(shm::SegmentKind::spsc_ring_pair);
-  if (!spsc || !info.header_valid || info.element_size == 0) return rings;
-  auto os = shm::os_name_for(name);
-  if (!os) return rings;
-  int fd = ::shm_open(os->c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return rings;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(shm::SegmentHeader)) {
-    ::close(fd);
-    return rings;
-  }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (base == MAP_FAILED) return rings;
-  const auto& h = *static_cast<const shm::SegmentHeader*>(base);
-  const int count =
-      info.kind == static_cast<std::uint32_t>(shm::SegmentKind::spsc_ring_pair) ? 2 : 1;
-  // Stride as laid out by spsc_queue: each ring rounded up to a page.
-  const std::size_t stride = count == 1 ? 0 : h.payload_size / 2;
-  for (int i = 0; i < count; ++i) {
-    const std::size_t off = h.payload_offset + stride * static_cast<std::size_t>(i);
-    if (off > size || size - off < sizeof(queue::SpscControl)) break;
-    const auto* c =
-        reinterpret_cast<const queue::SpscControl*>(static_cast<const std::byte*>(base) + off);
-    const std::uint64_t head = c->head.load(std::memory_order_acquire);
-    const std::uint64_t tail = c->tail.load(std::memory_order_acquire);
-    rings.push_back({{"capacity", c->capacity},
-                     {"fill", tail >= head ? tail - head : 0},
-                     {"messages_passed", head},
-                     {"bytes_passed", head * c->element_size},
-                     {"drops", c->wait.drops.load(std::memory_order_relaxed)},
-                     {"futex_wakeups", c->wait.wakeups.load(std::memory_order_relaxed)}});
-  }
-  ::munmap(base, size);
-  return rings;
 }
 
 json info_json(const shm::SegmentInfo& i) {
@@ -131,7 +89,8 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list segments with their creator and state");
   auto* inspect = app.add_subcommand("inspect", "show one segment's header, peers and ring fill");
   inspect->add_option("name", name, "segment name (without the ringwire. prefix)")->required();
-  auto* rm = app.add_subcommand("rm", "remove a segment (refuses while its creator lives or its header is unfinished)");
+  auto* rm = app.add_subcommand(
+      "rm", "remove a segment (refuses while its creator lives or its header is unfinished)");
   rm->add_option("name", name, "segment name")->required();
   rm->add_flag("--force", force, "remove even if the creator is still alive");
   auto* gc = app.add_subcommand("gc", "remove every stale segment (creator dead)");
@@ -175,7 +134,11 @@ int main(int argc, char** argv) {
     auto info = shm::inspect_segment(name);
     if (!info) return fail(as_json, info.status().message());
     json j = info_json(*info);
-    j["rings"] = ring_stats(name, *info);
+    j["rings"] = tools::spsc_ring_stats(name, *info);
+    if (auto ipc = tools::ipc_stats(name, *info); !ipc.is_null()) {
+      j[info->kind == static_cast<std::uint32_t>(shm::SegmentKind::mailbox) ? "mailbox"
+                                                                            : "channel"] = ipc;
+    }
     if (as_json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
