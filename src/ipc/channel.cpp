@@ -245,6 +245,9 @@ Result<std::span<std::byte>> Channel::loan(std::size_t n, core::Deadline deadlin
     ring_.count_drop();
     return Status(Errc::would_block, "channel full: message dropped");
   }
+  // Commits not yet published may be what the consumer needs to make room:
+  // publish them before waiting.
+  publish();
   if (auto st =
           wait_for([&] { return ring_.writable(n) || ring_.producer_corrupted(); }, true, deadline);
       !st) {

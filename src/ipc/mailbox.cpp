@@ -308,6 +308,9 @@ Result<std::span<std::byte>> MailboxProducer::loan(std::size_t n, core::Deadline
     ring_.count_drop();
     return Status(Errc::would_block, "mailbox lane full: message dropped");
   }
+  // Commits not yet published may be what the consumer needs to make room:
+  // publish them before waiting.
+  publish();
   auto& w = ring_.control().wait;
   const detail::WaitParams p{wait_, spin_rounds_, liveness_interval_ns_};
   auto st = detail::wait_loop(

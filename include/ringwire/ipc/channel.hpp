@@ -101,7 +101,8 @@ class Channel {
   ~Channel();
 
   // ---- producer ----
-  // Room for n bytes, waiting per the full policy until `deadline`. Errors:
+  // Room for n bytes, waiting per the full policy until `deadline` (commits
+  // not yet published are published before it waits). Errors:
   // would_block (full, policy fail/drop), timed_out, peer_dead,
   // session_changed / closed, corrupted, invalid_argument (n out of range).
   core::Result<std::span<std::byte>> loan(std::size_t n, core::Deadline deadline);
@@ -114,7 +115,9 @@ class Channel {
   core::Status send(std::span<const std::byte> data, std::uint16_t type, core::Deadline deadline);
 
   // ---- consumer ----
-  // The next message, in place, valid until release(). Waits until
+  // The next message, in place, valid until release(). A consumer that
+  // batches releases must release() before a receive() that may wait: the
+  // producer may be waiting for exactly the space it holds. Waits until
   // `deadline`. Errors: timed_out, peer_dead (after every published message
   // was delivered), session_changed / closed, corrupted.
   core::Result<RecordView> receive(core::Deadline deadline);

@@ -111,7 +111,8 @@ class Mailbox {
   Mailbox& operator=(Mailbox&&) noexcept;
   ~Mailbox();
 
-  // The next message from any lane, in place, valid until release(). Waits
+  // The next message from any lane, in place, valid until release(). As with
+  // Channel, release() before a receive() that may wait. Waits
   // until `deadline`; errors: timed_out, corrupted (once per corrupt lane,
   // which is then skipped), session_changed / closed.
   core::Result<MailboxMessage> receive(core::Deadline deadline);
