@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "peer_state.hpp"
+#include "producer_loan.hpp"
 #include "ringwire/queue/blocking.hpp"
 #include "wait_loop.hpp"
 
@@ -232,33 +233,9 @@ Status Channel::wait_for(Ready ready, bool producer_side, core::Deadline deadlin
 }
 
 Result<std::span<std::byte>> Channel::loan(std::size_t n, core::Deadline deadline) {
-  if (n == 0 || n > ring_.max_message()) {
-    return Status(Errc::invalid_argument, "message of " + std::to_string(n) +
-                                              " bytes; this channel carries 1 to " +
-                                              std::to_string(ring_.max_message()));
-  }
-  auto span = ring_.loan(n);
-  if (!span.empty()) return span;
-  if (ring_.producer_corrupted()) return Status(Errc::corrupted, "consumer index is corrupt");
-  if (full_ == FullPolicy::fail) return Status(Errc::would_block, "channel full");
-  if (full_ == FullPolicy::drop) {
-    ring_.count_drop();
-    return Status(Errc::would_block, "channel full: message dropped");
-  }
-  // Commits not yet published may be what the consumer needs to make room:
-  // publish them before waiting.
-  publish();
-  if (auto st =
-          wait_for([&] { return ring_.writable(n) || ring_.producer_corrupted(); }, true, deadline);
-      !st) {
-    return st;
-  }
-  span = ring_.loan(n);
-  if (span.empty()) {
-    return Status(ring_.producer_corrupted() ? Errc::corrupted : Errc::timed_out,
-                  "no room after waiting");
-  }
-  return span;
+  return detail::loan_with_policy(
+      ring_, full_, n, "channel", [&] { publish(); },
+      [&](auto ready) { return wait_for(ready, true, deadline); });
 }
 
 void Channel::publish() noexcept {
@@ -270,12 +247,7 @@ void Channel::publish() noexcept {
 }
 
 Status Channel::send(std::span<const std::byte> data, std::uint16_t type, core::Deadline deadline) {
-  auto span = loan(data.size(), deadline);
-  if (!span) return span.status();
-  std::memcpy(span->data(), data.data(), data.size());
-  commit(data.size(), type);
-  publish();
-  return {};
+  return detail::send_copy(*this, data, type, deadline);
 }
 
 Result<RecordView> Channel::try_receive() {

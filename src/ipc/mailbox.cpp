@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "producer_loan.hpp"
 #include "ringwire/queue/blocking.hpp"
 #include "ringwire/shm/process_identity.hpp"
 #include "wait_loop.hpp"
@@ -295,39 +296,19 @@ Status MailboxProducer::check() {
 }
 
 Result<std::span<std::byte>> MailboxProducer::loan(std::size_t n, core::Deadline deadline) {
-  if (n == 0 || n > ring_.max_message()) {
-    return Status(Errc::invalid_argument, "message of " + std::to_string(n) +
-                                              " bytes; this mailbox carries 1 to " +
-                                              std::to_string(ring_.max_message()));
-  }
-  auto span = ring_.loan(n);
-  if (!span.empty()) return span;
-  if (ring_.producer_corrupted()) return Status(Errc::corrupted, "consumer index is corrupt");
-  if (full_ == FullPolicy::fail) return Status(Errc::would_block, "mailbox lane full");
-  if (full_ == FullPolicy::drop) {
-    ring_.count_drop();
-    return Status(Errc::would_block, "mailbox lane full: message dropped");
-  }
-  // Commits not yet published may be what the consumer needs to make room:
-  // publish them before waiting.
-  publish();
   auto& w = ring_.control().wait;
   const detail::WaitParams p{wait_, spin_rounds_, liveness_interval_ns_};
-  auto st = detail::wait_loop(
-      p, w.producer_sleeping, w.space_seq, deadline,
-      [&] { return ring_.writable(n) || ring_.producer_corrupted(); },
-      [&] {
-        slot_->heartbeat_ns.store(core::now_ns(), std::memory_order_relaxed);
-        return check();
-      },
-      "mailbox lane full");
-  if (!st) return st;
-  span = ring_.loan(n);
-  if (span.empty()) {
-    return Status(ring_.producer_corrupted() ? Errc::corrupted : Errc::timed_out,
-                  "no room after waiting");
-  }
-  return span;
+  return detail::loan_with_policy(
+      ring_, full_, n, "mailbox lane", [&] { publish(); },
+      [&](auto ready) {
+        return detail::wait_loop(
+            p, w.producer_sleeping, w.space_seq, deadline, ready,
+            [&] {
+              slot_->heartbeat_ns.store(core::now_ns(), std::memory_order_relaxed);
+              return check();
+            },
+            "mailbox lane full");
+      });
 }
 
 void MailboxProducer::publish() noexcept {
@@ -340,12 +321,7 @@ void MailboxProducer::publish() noexcept {
 
 Status MailboxProducer::send(std::span<const std::byte> data, std::uint16_t type,
                              core::Deadline deadline) {
-  auto span = loan(data.size(), deadline);
-  if (!span) return span.status();
-  std::memcpy(span->data(), data.data(), data.size());
-  commit(data.size(), type);
-  publish();
-  return {};
+  return detail::send_copy(*this, data, type, deadline);
 }
 
 }  // namespace ringwire::ipc
