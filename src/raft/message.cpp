@@ -26,6 +26,8 @@ std::string_view to_string(MessageType t) {
       return "TimeoutNow";
     case MessageType::kReadIndexResp:
       return "ReadIndexResp";
+    case MessageType::kSnapshot:
+      return "Snapshot";
   }
   return "?";
 }

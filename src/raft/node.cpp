@@ -48,7 +48,11 @@ Node::Node(const Config& cfg) : Node(cfg, DurableState{HardState{}, {}}) {
 Node::Node(const Config& cfg, const DurableState& durable)
     : cfg_(cfg),
       rng_(cfg.seed ^ (cfg.id * 0xD1B54A32D192ED03ULL)),
-      log_(durable.entries, durable.hard_state ? durable.hard_state->commit : 0) {
+      log_(durable.snapshot
+               ? Log(*durable.snapshot, durable.entries,
+                     durable.hard_state ? durable.hard_state->commit : 0)
+               : Log(durable.entries, durable.hard_state ? durable.hard_state->commit : 0)) {
+  if (durable.snapshot) snapshot_ = *durable.snapshot;
   assert(cfg_.id != kNone && cfg_.election_tick > cfg_.heartbeat_tick && cfg_.heartbeat_tick > 0);
   if (durable.hard_state) {
     term_ = durable.hard_state->term;
@@ -71,10 +75,11 @@ Node::RestartResult Node::restart(const Config& cfg, const DurableState& durable
             "member that lost its disk may have voted or acknowledged entries and must rejoin "
             "as a new member"};
   }
-  std::uint64_t prev_term = 0;
+  const std::uint64_t base = durable.snapshot ? durable.snapshot->index : 0;
+  std::uint64_t prev_term = durable.snapshot ? durable.snapshot->term : 0;
   for (std::size_t i = 0; i < durable.entries.size(); ++i) {
     const Entry& e = durable.entries[i];
-    if (e.index != i + 1 || e.term < prev_term || e.term == 0) {
+    if (e.index != base + i + 1 || e.term < prev_term || e.term == 0) {
       return {nullptr,
               "refusing to start: the durable log is not contiguous or its terms decrease"};
     }
@@ -379,6 +384,10 @@ void Node::step_candidate(const Message& m) {
       become_follower(m.term, m.from);
       handle_heartbeat(m);
       return;
+    case MessageType::kSnapshot:
+      become_follower(m.term, m.from);
+      handle_snapshot(m);
+      return;
     case MessageType::kPreVoteResp:
       if (role_ == Role::kPreCandidate) poll(m.from, !m.reject);
       return;
@@ -409,6 +418,11 @@ void Node::step_follower(const Message& m) {
       // The leader asked us to take over: campaign at once, no pre-vote, past the lease.
       if (prs_.contains(cfg_.id)) start_election(false, true);
       return;
+    case MessageType::kSnapshot:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_snapshot(m);
+      return;
     default:
       return;
   }
@@ -438,6 +452,45 @@ void Node::handle_append(const Message& m) {
   send(std::move(r));
 }
 
+void Node::handle_snapshot(const Message& m) {
+  const Snapshot& snap = m.snapshot;
+  Message r;
+  r.type = MessageType::kAppendResp;
+  r.to = m.from;
+  r.term = term_;
+  if (snap.index <= log_.committed()) {
+    r.index = log_.committed();  // stale: we have all of it already
+  } else if (log_.match_term(snap.index, snap.term)) {
+    log_.commit_to(snap.index);  // our log already holds it: just catch up the commit
+    r.index = snap.index;
+  } else {
+    // Our log diverges or ends before the snapshot: replace it.
+    log_.restore(snap);
+    snapshot_ = snap;
+    pending_snapshot_ = snap;
+    r.index = snap.index;
+  }
+  send(std::move(r));
+}
+
+void Node::send_snapshot(NodeId to) {
+  Progress& pr = prs_.at(to);
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.to = to;
+  m.term = term_;
+  m.snapshot = snapshot_;
+  pr.sent_snapshot(snapshot_.index);
+  send(std::move(m));
+}
+
+bool Node::compact(std::uint64_t index, std::string data) {
+  if (index <= log_.snapshot_index() || index > log_.applied()) return false;
+  snapshot_ = Snapshot{index, *log_.term(index), std::move(data)};
+  log_.compact(index);
+  return true;
+}
+
 void Node::handle_heartbeat(const Message& m) {
   log_.commit_to(m.commit);
   Message r;
@@ -457,11 +510,20 @@ bool Node::send_append(NodeId to, bool send_if_empty) {
   m.to = to;
   m.term = term_;
   m.index = pr.next() - 1;
+  if (m.index < log_.snapshot_index()) {
+    // The entries it needs are compacted away: send the snapshot instead.
+    send_snapshot(to);
+    return true;
+  }
   auto prev_term = log_.term(m.index);
-  if (!prev_term) {  // cannot happen: next never passes our last index + 1
+  if (!prev_term) {  // next never passes our last index + 1; be safe anyway
     pr.become_probe();
     m.index = pr.next() - 1;
     prev_term = log_.term(m.index);
+    if (!prev_term) {
+      send_snapshot(to);
+      return true;
+    }
   }
   m.log_term = prev_term.value_or(0);
   m.entries = log_.slice(pr.next(), log_.last_index() + 1, cfg_.max_entries_per_msg,
@@ -579,12 +641,14 @@ bool Node::read_index(std::uint64_t context) {
 }
 
 bool Node::has_ready() const {
-  return !msgs_.empty() || !read_states_.empty() || log_.has_unstable() || force_hs_ ||
-         hard_state() != persisted_hs_ || log_.has_next_committed();
+  return pending_snapshot_.has_value() || !msgs_.empty() || !read_states_.empty() ||
+         log_.has_unstable() || force_hs_ || hard_state() != persisted_hs_ ||
+         log_.has_next_committed();
 }
 
 Ready Node::ready() {
   Ready rd;
+  rd.snapshot = pending_snapshot_;
   const HardState hs = hard_state();
   if (force_hs_ || hs != persisted_hs_) rd.hard_state = hs;
   rd.entries = log_.unstable_entries();
@@ -597,6 +661,9 @@ Ready Node::ready() {
 }
 
 void Node::advance(const Ready& rd) {
+  if (rd.snapshot && pending_snapshot_ && pending_snapshot_->index == rd.snapshot->index) {
+    pending_snapshot_.reset();
+  }
   if (rd.hard_state) {
     persisted_hs_ = *rd.hard_state;
     force_hs_ = false;

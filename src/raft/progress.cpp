@@ -73,6 +73,13 @@ void Progress::sent_entries(std::uint64_t last, std::size_t bytes, bool any) {
   }
 }
 
+void Progress::sent_snapshot(std::uint64_t index) {
+  state_ = State::kProbe;
+  inflights_.reset();
+  next_ = std::max(index, match_) + 1;
+  probe_sent_ = true;
+}
+
 void Progress::heartbeat_ack() {
   probe_sent_ = false;
   if (state_ == State::kReplicate && inflights_.full()) inflights_.free_first();

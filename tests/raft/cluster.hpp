@@ -40,6 +40,25 @@ class Cluster {
   DurableState& disk(NodeId id) { return disks_[id]; }
   std::vector<Entry>& applied(NodeId id) { return applied_[id]; }
   std::vector<ReadState>& reads(NodeId id) { return reads_[id]; }
+  std::vector<Snapshot>& installed(NodeId id) { return installed_[id]; }
+
+  // The host side of compaction: snapshot (here: the applied commands joined) at the last
+  // applied index, persist it, drop the durable prefix, tell the node.
+  bool compact(NodeId id) {
+    Node& n = node(id);
+    const std::uint64_t at = n.log().applied();
+    std::string data;
+    for (const auto& e : applied_[id])
+      data += e.data + ';';
+    DurableState& d = disks_[id];
+    const std::uint64_t base = d.snapshot ? d.snapshot->index : 0;
+    if (at <= base) return false;
+    d.snapshot = Snapshot{at, *n.log().term(at), data};
+    d.entries.erase(d.entries.begin(),
+                    d.entries.begin() + static_cast<std::ptrdiff_t>(
+                                            std::min<std::uint64_t>(at - base, d.entries.size())));
+    return n.compact(at, data);
+  }
 
   void cut(NodeId a, NodeId b) {
     cut_.insert({a, b});
@@ -76,8 +95,14 @@ class Cluster {
     while (n.has_ready()) {
       Ready rd = n.ready();
       DurableState& d = disks_[id];
+      if (rd.snapshot) {
+        d.snapshot = rd.snapshot;  // replaces the durable log
+        d.entries.clear();
+        installed_[id].push_back(*rd.snapshot);
+      }
       if (!rd.entries.empty()) {
-        d.entries.resize(rd.entries.front().index - 1);
+        const std::uint64_t base = d.snapshot ? d.snapshot->index : 0;
+        d.entries.resize(rd.entries.front().index - 1 - base);
         d.entries.insert(d.entries.end(), rd.entries.begin(), rd.entries.end());
       }
       if (rd.hard_state) d.hard_state = rd.hard_state;
@@ -120,6 +145,11 @@ class Cluster {
     }
   }
 
+  std::uint64_t progress_match(NodeId leader, NodeId peer) {
+    const Progress* p = node(leader).progress(peer);
+    return p == nullptr ? 0 : p->match();
+  }
+
   NodeId leader() {
     for (NodeId v : voters_) {
       if (alive(v) && nodes_[v]->role() == Role::kLeader) return v;
@@ -140,6 +170,7 @@ class Cluster {
   std::map<NodeId, DurableState> disks_;
   std::map<NodeId, std::vector<Entry>> applied_;
   std::map<NodeId, std::vector<ReadState>> reads_;
+  std::map<NodeId, std::vector<Snapshot>> installed_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::vector<Message> queue_;
 };

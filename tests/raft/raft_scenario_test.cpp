@@ -413,6 +413,76 @@ TEST(RaftScenario, InflightWindowBoundsUnacknowledgedAppends) {
   EXPECT_EQ(c.node(2).log().last_index(), c.node(1).log().last_index());
 }
 
+TEST(RaftScenario, LaggingFollowerCatchesUpThroughASnapshot) {
+  Cluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(c.node(1).propose(std::to_string(i) + "w"));
+    c.deliver();
+  }
+  const std::uint64_t applied = c.node(1).log().applied();
+  ASSERT_GE(applied, 21u);  // the no-op and 20 writes
+  ASSERT_TRUE(c.compact(1));
+  EXPECT_EQ(c.node(1).log().snapshot_index(), applied);
+  EXPECT_EQ(c.node(1).log().first_index(), applied + 1);
+  EXPECT_FALSE(c.node(1).compact(applied, "again")) << "not past the current snapshot";
+  EXPECT_FALSE(c.node(1).compact(applied + 5, "x")) << "not applied yet";
+  ASSERT_TRUE(c.node(1).propose("after"));
+  c.deliver();
+
+  // Node 3 needs entry 2, which the leader no longer has: it must get the snapshot.
+  int snapshots_sent = 0;
+  c.heal();
+  for (int i = 0; i < 5; ++i) {
+    c.tick(1);
+    c.deliver([&](const Message& m) {
+      if (m.type == MessageType::kSnapshot) ++snapshots_sent;
+      return true;
+    });
+  }
+  EXPECT_GE(snapshots_sent, 1);
+  ASSERT_EQ(c.installed(3).size(), 1u);
+  EXPECT_EQ(c.installed(3)[0].index, applied);
+  EXPECT_EQ(c.installed(3)[0].data, c.node(1).snapshot().data);
+  EXPECT_EQ(c.node(3).log().snapshot_index(), applied);
+  EXPECT_EQ(c.node(3).log().committed(), c.node(1).log().committed());
+  ASSERT_FALSE(c.applied(3).empty());
+  EXPECT_EQ(c.applied(3).back().data, "after") << "entries after the snapshot are applied";
+  EXPECT_EQ(c.progress_match(1, 3), c.node(1).log().last_index());
+
+  // A restart from the durable snapshot plus the entries after it.
+  c.crash(3);
+  ASSERT_EQ(c.restart(3), "");
+  EXPECT_EQ(c.node(3).log().snapshot_index(), applied);
+  EXPECT_EQ(c.node(3).log().applied(), applied);
+  EXPECT_EQ(c.node(3).log().last_index(), c.node(1).log().last_index());
+}
+
+TEST(RaftScenario, SnapshotOfAnEntryTheFollowerHasOnlyAdvancesItsCommit) {
+  Cluster c(3);
+  c.elect(1);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.node(1).propose(std::to_string(i) + "w"));
+  }
+  c.deliver();
+  ASSERT_TRUE(c.compact(1));
+  const Snapshot snap = c.node(1).snapshot();
+  // Node 2 already holds every entry: a (duplicated, late) snapshot must not wipe its log.
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = c.node(1).term();
+  m.snapshot = snap;
+  const std::uint64_t last = c.node(2).log().last_index();
+  c.node(2).step(m);
+  c.flush(2);
+  EXPECT_TRUE(c.installed(2).empty());
+  EXPECT_EQ(c.node(2).log().last_index(), last);
+  EXPECT_EQ(c.node(2).log().snapshot_index(), 0u);
+}
+
 TEST(RaftScenario, SameInputsSameOutputs) {
   auto run = [] {
     Cluster c(5, [](Config& cfg) { cfg.seed = 99; });

@@ -85,6 +85,8 @@ TEST(RaftSim, SeedSweep) {
   std::uint64_t reads_ok = 0;
   std::uint64_t writes_ok = 0;
   std::uint64_t duplicates = 0;
+  std::uint64_t snapshots_taken = 0;
+  std::uint64_t snapshots_installed = 0;
   for (std::uint64_t seed = first;; ++seed) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -97,6 +99,8 @@ TEST(RaftSim, SeedSweep) {
     reads_ok += r.reads_ok;
     duplicates += r.duplicates;
     writes_ok += r.writes_ok;
+    snapshots_taken += r.snapshots_taken;
+    snapshots_installed += r.snapshots_installed;
     if (r.failure) {
       ADD_FAILURE() << "seed " << seed << " (" << nodes_for_seed(seed)
                     << " nodes) failed: " << *r.failure
@@ -109,14 +113,19 @@ TEST(RaftSim, SeedSweep) {
   std::printf(
       "raft sim: %llu seeds in %.1f s (%.0f seeds/s); %llu committed entries, %llu client ops "
       "(%llu writes applied, %llu linearizable reads answered, %llu duplicate applies skipped), "
-      "%llu crashes\n",
+      "%llu crashes; %llu snapshots taken, %llu installed on lagging followers\n",
       static_cast<unsigned long long>(seeds), elapsed, static_cast<double>(seeds) / elapsed,
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(writes_ok), static_cast<unsigned long long>(reads_ok),
-      static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes));
+      static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes),
+      static_cast<unsigned long long>(snapshots_taken),
+      static_cast<unsigned long long>(snapshots_installed));
   // The workload must actually exercise both paths, or the linearizability check is vacuous.
   EXPECT_GT(writes_ok, seeds * 5);
   EXPECT_GT(reads_ok, seeds * 5);
+  // Compaction and InstallSnapshot must be exercised too (3 seeds in 4 compact).
+  EXPECT_GT(snapshots_taken, seeds);
+  EXPECT_GT(snapshots_installed, seeds / 10);
 }
 
 TEST(RaftSim, SameSeedSameRun) {
@@ -186,6 +195,33 @@ TEST(RaftSimMutation, ApplyingRetriesTwiceIsDetected) {
   ASSERT_NE(seed, 0u) << "applying retried writes twice went unnoticed for 2000 seeds";
   std::printf("unsafe_no_dedup detected at seed %llu: %s\n", static_cast<unsigned long long>(seed),
               why.c_str());
+}
+
+TEST(RaftSimMutation, StaleSnapshotIsDetected) {
+  // A host whose snapshots record the state one entry behind their index: followers that
+  // install one would silently lose a write. The snapshot check must catch it.
+  std::string why;
+  const std::uint64_t seed = first_detecting_seed(
+      200, [](Options& o) { o.unsafe_stale_snapshot = true; }, &why);
+  ASSERT_NE(seed, 0u) << "stale snapshots went unnoticed for 200 seeds";
+  std::printf("unsafe_stale_snapshot detected at seed %llu: %s\n",
+              static_cast<unsigned long long>(seed), why.c_str());
+}
+
+TEST(RaftSim, EveryCompactionFrequencyIsSafe) {
+  // The same seeds with compaction forced to every entry, every 2, and never.
+  for (int every : {1, 2, 0}) {
+    for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+      Options o = options_for(seed);
+      o.compact_every = every;
+      const Result r = run_seed(o);
+      ASSERT_FALSE(r.failure) << "compact_every " << every << ", seed " << seed << ": "
+                              << *r.failure;
+      if (every == 0) {
+        EXPECT_EQ(r.snapshots_taken, 0u);
+      }
+    }
+  }
 }
 
 TEST(RaftSimMutation, OldTermCommitByCountIsDetected) {

@@ -49,9 +49,11 @@ struct Options {
   bool unsafe_commit_old_term_by_count = false;
   bool unsafe_local_reads = false;  // simulator mutation: reads skip ReadIndex
   bool unsafe_lying_disk = false;
-  bool unsafe_no_dedup = false;  // simulator mutation: apply retried writes every time   //
-                                 // simulator mutation: node 1 acks entries it never wrote
-  bool storm = false;  // force the harshest fault profile (leader crashes, 1 entry per append)
+  bool unsafe_no_dedup = false;  // simulator mutation: apply retried writes every time
+  // simulator mutation: snapshots record the state one entry behind their index
+  bool unsafe_stale_snapshot = false;
+  int compact_every = -1;  // entries between snapshots; 0 = never; -1 = chosen by the seed
+  bool storm = false;      // force the harshest fault profile (leader crashes, 1 entry per append)
   bool trace = false;
 };
 
@@ -61,11 +63,13 @@ struct Result {
   std::uint64_t committed = 0;
   std::uint64_t ops = 0;
   std::uint64_t crashes = 0;
-  std::uint64_t elections = 0;         // distinct leader terms
-  std::uint64_t old_term_commits = 0;  // a leader committed an older-term entry by counting
-  std::uint64_t writes_ok = 0;         // client writes seen applied
-  std::uint64_t duplicates = 0;        // retried copies the session table skipped
-  std::uint64_t reads_ok = 0;          // client reads answered through ReadIndex
+  std::uint64_t elections = 0;            // distinct leader terms
+  std::uint64_t old_term_commits = 0;     // a leader committed an older-term entry by counting
+  std::uint64_t writes_ok = 0;            // client writes seen applied
+  std::uint64_t duplicates = 0;           // retried copies the session table skipped
+  std::uint64_t reads_ok = 0;             // client reads answered through ReadIndex
+  std::uint64_t snapshots_taken = 0;      // compactions by hosts
+  std::uint64_t snapshots_installed = 0;  // snapshots a follower received and restored
 };
 
 class Simulator {
@@ -98,6 +102,11 @@ class Simulator {
     base_.unsafe_commit_old_term_by_count = o.unsafe_commit_old_term_by_count;
     for (int i = 1; i <= o.nodes; ++i)
       base_.voters.push_back(static_cast<NodeId>(i));
+    // Compaction from its own stream, so adding it did not reshuffle the other choices.
+    Rng snap_rng(o.seed ^ 0x5A5A5A5A5A5AULL);
+    const int every[] = {0, 3, 10, 50};
+    compact_every_ = o.compact_every >= 0 ? static_cast<std::uint64_t>(o.compact_every)
+                                          : static_cast<std::uint64_t>(every[snap_rng.below(4)]);
     nodes_.resize(static_cast<std::size_t>(o.nodes) + 1);
     for (int i = 1; i <= o.nodes; ++i) {
       SimNode& n = nodes_[static_cast<std::size_t>(i)];
@@ -131,6 +140,8 @@ class Simulator {
     res.old_term_commits = old_term_commits_;
     res.duplicates = duplicates_;
     res.elections = leaders_.size();
+    res.snapshots_taken = snapshots_taken_;
+    res.snapshots_installed = snapshots_installed_;
     return res;
   }
 
@@ -298,6 +309,11 @@ class Simulator {
       return;
     }
     n.node = std::move(r.node);
+    if (n.disk.snapshot) {
+      // The host restores its state machine from the durable snapshot before anything else.
+      restore_state(n, *n.disk.snapshot);
+      n.commit_checked = n.disk.snapshot->index;
+    }
     n.tick_period = rng_.range(7, 13);
     n.next_tick = now_ + rng_.range(0, n.tick_period);
     trace("restart " + std::to_string(i));
@@ -333,11 +349,20 @@ class Simulator {
     while (!failure_ && node.has_ready()) {
       Ready rd = node.ready();
       check_new_entries(node, rd.entries);
+      if (rd.snapshot) {
+        // 1a. an installed snapshot replaces the durable snapshot and log
+        check_snapshot(node, *rd.snapshot, "installed");
+        n.disk.snapshot = rd.snapshot;
+        n.disk.entries.clear();
+        ++snapshots_installed_;
+        trace("node " + std::to_string(id) + " installs snapshot at " +
+              std::to_string(rd.snapshot->index));
+      }
       // 1. persist entries, then hard state (a lying disk, a simulator mutation, drops entries
       // it was asked to write on one node, so acknowledgements promise more than is durable)
       const bool lie = opt_.unsafe_lying_disk && node.id() == 1;
       if (!rd.entries.empty() && !lie) {
-        n.disk.entries.resize(rd.entries.front().index - 1);
+        n.disk.entries.resize(rd.entries.front().index - 1 - disk_base(n.disk));
         for (const auto& e : rd.entries)
           n.disk.entries.push_back(e);
       }
@@ -374,7 +399,11 @@ class Simulator {
       // 2. then send
       for (const auto& m : rd.messages)
         send(m);
-      // 3. apply
+      // 3. restore, then apply
+      if (rd.snapshot) {
+        restore_state(n, *rd.snapshot);
+        n.commit_checked = std::max(n.commit_checked, rd.snapshot->index);
+      }
       for (const auto& e : rd.committed_entries)
         apply(n, node, e);
       for (const auto& rs : rd.read_states) {
@@ -385,7 +414,80 @@ class Simulator {
         }
       }
       node.advance(rd);
+      maybe_compact(n, node);
     }
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+  static std::uint64_t disk_base(const DurableState& d) {
+    return d.snapshot ? d.snapshot->index : 0;
+  }
+
+  // The state machine as bytes: "key=value,...|" then the session table.
+  static std::string encode_state(const std::map<std::int64_t, std::int64_t>& sm,
+                                  const SessionTable& sessions) {
+    std::string out;
+    for (const auto& [k, v] : sm)
+      out += std::to_string(k) + '=' + std::to_string(v) + ',';
+    return out + '|' + sessions.encode();
+  }
+
+  void restore_state(SimNode& n, const Snapshot& snap) {
+    n.sm.clear();
+    const std::size_t bar = snap.data.find('|');
+    std::istringstream is(snap.data.substr(0, bar));
+    std::string kv;
+    while (std::getline(is, kv, ',')) {
+      const std::size_t eq = kv.find('=');
+      n.sm[std::stoll(kv.substr(0, eq))] = std::stoll(kv.substr(eq + 1));
+    }
+    auto sessions = SessionTable::decode(std::string_view(snap.data).substr(bar + 1));
+    if (!sessions) {
+      fail("snapshot at " + std::to_string(snap.index) + " has an unreadable session table");
+      return;
+    }
+    n.sessions = std::move(*sessions);
+    n.sm_applied = snap.index;
+  }
+
+  // What every correct replica's state machine holds after applying entries 1..index.
+  std::string reference_state(std::uint64_t index) const {
+    std::map<std::int64_t, std::int64_t> sm;
+    SessionTable sessions;
+    for (std::uint64_t i = 0; i < index && i < applied_.size(); ++i)
+      apply_command(sm, sessions, applied_[i]);
+    return encode_state(sm, sessions);
+  }
+
+  // Snapshot safety: a snapshot holds exactly the state of the committed prefix it covers.
+  void check_snapshot(const Node& node, const Snapshot& snap, const char* how) {
+    if (snap.index > applied_.size() || applied_[snap.index - 1].term != snap.term ||
+        reference_state(snap.index) != snap.data) {
+      fail("snapshot safety: node " + std::to_string(node.id()) + " " + how +
+           " a snapshot at index " + std::to_string(snap.index) +
+           " that does not match the applied prefix");
+    }
+  }
+
+  void maybe_compact(SimNode& n, Node& node) {
+    if (failure_ || compact_every_ == 0 || !n.node) return;
+    const std::uint64_t base = disk_base(n.disk);
+    if (n.sm_applied < base + compact_every_ || n.sm_applied > node.log().applied()) return;
+    const std::uint64_t at = n.sm_applied;
+    std::string data = encode_state(n.sm, n.sessions);
+    if (opt_.unsafe_stale_snapshot && at > 1) data = reference_state(at - 1);  // MUTATION
+    Snapshot snap{at, *node.log().term(at), data};
+    check_snapshot(node, snap, "took");
+    // Durable snapshot first, then the durable prefix goes, then the log forgets it.
+    n.disk.snapshot = snap;
+    const std::uint64_t drop = std::min<std::uint64_t>(at - base, n.disk.entries.size());
+    n.disk.entries.erase(n.disk.entries.begin(),
+                         n.disk.entries.begin() + static_cast<std::ptrdiff_t>(drop));
+    if (!node.compact(at, std::move(data))) {
+      fail("compact(" + std::to_string(at) + ") refused on node " + std::to_string(node.id()));
+      return;
+    }
+    ++snapshots_taken_;
   }
 
   void apply(SimNode& n, const Node& node, const Entry& e) {
@@ -416,12 +518,27 @@ class Simulator {
       ++duplicates_;
       if (!opt_.unsafe_no_dedup) return;  // a retry's copy: applied once already
     }
-    n.sm[key] = value;
-    n.sessions.record(client, seq, {});
+    apply_command(n.sm, n.sessions, e, opt_.unsafe_no_dedup);
     Op& h = history_[op];
     if (h.op.end == kNever) h.op.end = now_;  // first time anyone applied it: it took effect
     Client& c = clients_[client];
     if (c.busy && c.op == op) c.busy = false;
+  }
+
+  // The effect of one entry on a state machine; false for a no-op or a duplicate.
+  static bool apply_command(std::map<std::int64_t, std::int64_t>& sm, SessionTable& sessions,
+                            const Entry& e, bool no_dedup = false) {
+    if (e.data.empty() || e.data[0] != 'W') return false;
+    std::istringstream is(e.data.substr(1));
+    std::size_t client = 0;
+    std::uint64_t seq = 0;
+    std::int64_t key = 0;
+    std::int64_t value = 0;
+    is >> client >> seq >> key >> value;
+    if (!sessions.is_new(client, seq) && !no_dedup) return false;
+    sm[key] = value;
+    sessions.record(client, seq, {});
+    return true;
   }
 
   // ---- invariants ----------------------------------------------------------------------
@@ -441,7 +558,9 @@ class Simulator {
 
   void check_commit(SimNode& n, const Node& node, std::uint64_t commit) {
     // Committed entries are never lost or changed: every node's committed prefix agrees.
-    for (std::uint64_t i = n.commit_checked + 1; i <= commit; ++i) {
+    // (Entries compacted into a snapshot were checked before, or are checked as a snapshot.)
+    const std::uint64_t from = std::max(n.commit_checked, node.log().snapshot_index()) + 1;
+    for (std::uint64_t i = from; i <= commit; ++i) {
       const Entry& e = node.log().at(i);
       if (i <= committed_.size()) {
         if (committed_[i - 1].term != e.term || committed_[i - 1].data != e.data) {
@@ -476,6 +595,7 @@ class Simulator {
         const Entry& e = committed_[k];
         // Only entries certainly committed in an earlier term (seen committed at a term < t).
         if (committed_seen_term_[k] >= t) continue;
+        if (e.index < n.node->log().snapshot_index()) continue;  // in its (checked) snapshot
         if (n.node->log().term(e.index) != e.term) {
           fail("leader completeness: leader " + std::to_string(i) + " of term " +
                std::to_string(t) + " lacks committed entry " + std::to_string(e.index));
@@ -498,16 +618,20 @@ class Simulator {
       std::uint64_t index, term;
       const std::vector<Entry>* disk;
       const Log* mem;
+      std::uint64_t disk_base, disk_base_term;  // the crashed node's durable snapshot
     };
     std::vector<Tail> logs;
     for (std::size_t i = 1; i < nodes_.size(); ++i) {
       const SimNode& n = nodes_[i];
       if (n.node) {
         logs.push_back(
-            {n.node->log().last_index(), n.node->log().last_term(), nullptr, &n.node->log()});
+            {n.node->log().last_index(), n.node->log().last_term(), nullptr, &n.node->log(), 0, 0});
       } else {
         const auto& d = n.disk.entries;
-        logs.push_back({d.size(), d.empty() ? 0 : d.back().term, &d, nullptr});
+        const std::uint64_t base = disk_base(n.disk);
+        const std::uint64_t base_term = n.disk.snapshot ? n.disk.snapshot->term : 0;
+        logs.push_back(
+            {base + d.size(), d.empty() ? base_term : d.back().term, &d, nullptr, base, base_term});
       }
     }
     const std::size_t q = logs.size() / 2 + 1;
@@ -518,10 +642,16 @@ class Simulator {
       }
       if (beats < q) continue;
       std::uint64_t t = 0;
-      if (logs[a].mem != nullptr) {
-        t = logs[a].mem->term(last.index).value_or(0);
-      } else if (last.index <= logs[a].disk->size()) {
-        t = (*logs[a].disk)[last.index - 1].term;
+      const Tail& l = logs[a];
+      if (l.mem != nullptr) {
+        // Below the snapshot index the entry is inside a (checked) snapshot.
+        t = last.index < l.mem->snapshot_index() ? last.term : l.mem->term(last.index).value_or(0);
+      } else if (last.index < l.disk_base) {
+        t = last.term;
+      } else if (last.index == l.disk_base) {
+        t = l.disk_base_term;
+      } else if (last.index - l.disk_base <= l.disk->size()) {
+        t = (*l.disk)[last.index - l.disk_base - 1].term;
       }
       if (t != last.term) {
         fail("potential leader completeness: node " + std::to_string(a + 1) +
@@ -538,7 +668,12 @@ class Simulator {
       std::size_t have = 0;
       for (std::size_t i = 1; i < nodes_.size(); ++i) {
         const auto& d = nodes_[i].disk.entries;
-        if (e.index <= d.size() && d[e.index - 1].term == e.term) ++have;
+        const std::uint64_t base = disk_base(nodes_[i].disk);
+        if (e.index <= base) {
+          ++have;  // in the durable snapshot, whose content was checked when it was made
+        } else if (e.index - base <= d.size() && d[e.index - base - 1].term == e.term) {
+          ++have;
+        }
       }
       if (have < q) {
         fail("committed entry " + std::to_string(e.index) + " is durable on only " +
@@ -717,7 +852,7 @@ class Simulator {
       os << ' ' << to_string(x.role()) << " term=" << x.term() << " vote=" << x.vote()
          << " lead=" << x.leader() << " last=" << x.log().last_index() << '/' << x.log().last_term()
          << " commit=" << x.log().committed() << " stable=" << x.log().stable()
-         << " applied=" << n.sm_applied;
+         << " snapshot=" << x.log().snapshot_index() << " applied=" << n.sm_applied;
       if (x.role() == Role::kLeader) {
         for (std::size_t j = 1; j < nodes_.size(); ++j) {
           const Progress* p = x.progress(j);
@@ -752,6 +887,9 @@ class Simulator {
   std::uint64_t old_term_commits_ = 0;
   std::uint64_t duplicates_ = 0;
   std::uint64_t read_ctx_ = 0;
+  std::uint64_t compact_every_ = 0;
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t snapshots_installed_ = 0;
   std::vector<SimNode> nodes_;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> net_;
   std::vector<Client> clients_;

@@ -23,6 +23,8 @@ enum class MessageType : std::uint8_t {
   kReadIndex,      // follower -> leader: context = follower's request id
   kReadIndexResp,  // leader -> follower: index = read index, context echoed
   kTimeoutNow,     // leader -> transferee: campaign now (leadership transfer)
+  kSnapshot,       // leader -> follower whose next entry was compacted away: `snapshot`;
+                   //   answered with kAppendResp (index = the follower's new match)
 };
 
 std::string_view to_string(MessageType t);
@@ -40,6 +42,7 @@ struct Message {
   bool reject = false;
   bool transfer = false;  // kVote: the campaign was asked for by the leader (bypasses the lease)
   std::vector<Entry> entries;
+  Snapshot snapshot;  // kSnapshot only
 };
 
 }  // namespace ringwire::raft

@@ -2,11 +2,16 @@
 // messages, proposals and read requests and drains a Ready describing what to do next.
 //
 // Durability contract for one Ready, in this order:
-//   1. persist `entries` (drop the durable suffix from entries.front().index, then append),
+//   1. persist `snapshot` if set (it replaces the durable snapshot and every durable entry),
+//      then `entries` (drop the durable suffix from entries.front().index, then append),
 //      then `hard_state` if set;
 //   2. only then send `messages` (votes and acks promise that (1) is durable);
-//   3. apply `committed_entries` in order; serve `read_states` once applied >= their index;
+//   3. restore the state machine from `snapshot` if set, then apply `committed_entries` in
+//      order; serve `read_states` once applied >= their index;
 //   4. call advance(ready). Nothing else may be called between ready() and advance().
+// Compaction is the host's call: once it has applied index i it may write a snapshot of its
+// state machine durably, drop its durable entries <= i, and call compact(i, data). A leader
+// sends that snapshot to a follower that needs entries it no longer has.
 #pragma once
 
 #include <cstddef>
@@ -48,10 +53,12 @@ struct Config {
 // What the host persisted. `hard_state` is absent only on a disk that was never initialized.
 struct DurableState {
   std::optional<HardState> hard_state;
-  std::vector<Entry> entries;
+  std::vector<Entry> entries;  // the entries after the snapshot (from snapshot->index + 1)
+  std::optional<Snapshot> snapshot = std::nullopt;
 };
 
 struct Ready {
+  std::optional<Snapshot> snapshot;      // installed from the leader: persist, then restore
   std::optional<HardState> hard_state;   // persist when set
   std::vector<Entry> entries;            // persist: truncate at entries.front().index, append
   std::vector<Message> messages;         // send only after the above is durable
@@ -69,8 +76,9 @@ class Node {
     std::unique_ptr<Node> node;  // null when refused
     std::string error;
   };
-  // Restart from what the host persisted. Refuses an uninitialized disk: a member that lost
-  // its disk may have voted or acknowledged entries it no longer remembers.
+  // Restart from what the host persisted (the host restores its state machine from
+  // durable.snapshot itself). Refuses an uninitialized disk: a member that lost its disk may
+  // have voted or acknowledged entries it no longer remembers.
   static RestartResult restart(const Config& cfg, const DurableState& durable);
 
   void tick();
@@ -86,6 +94,11 @@ class Node {
   // election timeout. Returns false when not leader or `to` is not another voter.
   bool transfer_leadership(NodeId to);
   NodeId transferee() const { return lead_transferee_; }
+  // The host has applied up to `index`, made a snapshot of its state machine at that point
+  // (`data`) durable and may drop its durable entries <= index: the log forgets them too.
+  // Returns false when index is not applied yet or not past the current snapshot.
+  bool compact(std::uint64_t index, std::string data);
+  const Snapshot& snapshot() const { return snapshot_; }
 
   bool has_ready() const;
   Ready ready();
@@ -119,6 +132,8 @@ class Node {
   void handle_vote_request(const Message& m);
   void handle_append(const Message& m);
   void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
+  void send_snapshot(NodeId to);
 
   bool send_append(NodeId to, bool send_if_empty);
   void bcast_append(bool send_if_empty);
@@ -157,6 +172,8 @@ class Node {
   std::uint64_t next_read_id_ = 1;
   NodeId lead_transferee_ = kNone;
 
+  Snapshot snapshot_;                         // the latest snapshot (compacted or installed)
+  std::optional<Snapshot> pending_snapshot_;  // installed, not yet handed to the host
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;
   HardState persisted_hs_;

@@ -56,6 +56,8 @@ class Progress {
   bool maybe_decrease(std::uint64_t rejected, std::uint64_t hint);
   // Bookkeeping after sending entries up to last (bytes of payload); empty appends pass 0/0.
   void sent_entries(std::uint64_t last, std::size_t bytes, bool any);
+  // A snapshot at `index` went out: probe from just after it, paused until an answer.
+  void sent_snapshot(std::uint64_t index);
   void heartbeat_ack();  // a heartbeat response: allow another probe, unclog a full window
   bool is_paused() const;
 

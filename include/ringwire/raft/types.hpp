@@ -26,6 +26,17 @@ struct HardState {
   friend bool operator==(const HardState&, const HardState&) = default;
 };
 
+// The state machine as of `index` (whose term is `term`): everything up to it is compacted
+// out of the log. `data` is the host's encoding of its state machine (including the client
+// session table); the core only carries it.
+struct Snapshot {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::string data;
+
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
 // A linearizable read became safe: serve it once applied index >= index.
 struct ReadState {
   std::uint64_t index = 0;
