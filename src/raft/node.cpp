@@ -85,7 +85,11 @@ Node::RestartResult Node::restart(const Config& cfg, const DurableState& durable
     }
     prev_term = e.term;
   }
-  return {std::unique_ptr<Node>(new Node(cfg, durable)), {}};
+  std::unique_ptr<Node> n(new Node(cfg, durable));
+  // With leases, an acknowledgement must not outlive a crash: a restarted node behaves as if it
+  // had just heard from a leader and refuses votes for an election timeout.
+  n->quiet_after_restart_ = cfg.lease_reads;
+  return {std::move(n), {}};
 }
 
 const Progress* Node::progress(NodeId peer) const {
@@ -122,6 +126,8 @@ void Node::reset(std::uint64_t term) {
   pending_reads_.clear();
   read_acked_.clear();
   lead_transferee_ = kNone;
+  ack_tick_.clear();
+  transfer_in_term_ = false;
 }
 
 void Node::become_follower(std::uint64_t term, NodeId lead) {
@@ -205,6 +211,7 @@ void Node::poll(NodeId from, bool granted) {
 }
 
 void Node::tick() {
+  ++tick_count_;
   if (role_ == Role::kLeader) {
     tick_heartbeat();
   } else {
@@ -214,6 +221,7 @@ void Node::tick() {
 
 void Node::tick_election() {
   ++election_elapsed_;
+  if (election_elapsed_ >= cfg_.election_tick) quiet_after_restart_ = false;
   if (election_elapsed_ >= randomized_timeout_) {
     election_elapsed_ = 0;
     reset_randomized_timeout();
@@ -248,7 +256,7 @@ void Node::tick_heartbeat() {
 void Node::step(const Message& m) {
   if (m.term > term_) {
     const bool vote_req = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
-    if (vote_req && !m.transfer && cfg_.check_quorum && lead_ != kNone &&
+    if (vote_req && !m.transfer && cfg_.check_quorum && (lead_ != kNone || quiet_after_restart_) &&
         election_elapsed_ < cfg_.election_tick) {
       return;  // we heard from a live leader within the election timeout: ignore disruption
     }
@@ -352,6 +360,10 @@ void Node::step_leader(const Message& m) {
     case MessageType::kHeartbeatResp: {
       if (it == prs_.end()) return;
       it->second.recent_active = true;
+      {
+        auto& t = ack_tick_[m.from];
+        t = std::max(t, m.index);  // the send tick of the heartbeat it answers
+      }
       it->second.heartbeat_ack();
       if (it->second.match() < log_.last_index()) send_append(m.from, true);
       auto& acked = read_acked_[m.from];
@@ -498,6 +510,7 @@ void Node::handle_heartbeat(const Message& m) {
   r.to = m.from;
   r.term = term_;
   r.context = m.context;
+  r.index = m.index;  // echo the leader's send tick (leases)
   send(std::move(r));
 }
 
@@ -550,6 +563,7 @@ void Node::bcast_heartbeat() {
     m.term = term_;
     m.commit = std::min(prs_.at(v).match(), log_.committed());
     m.context = next_read_id_ - 1;  // confirms every read registered before this heartbeat
+    m.index = tick_count_;          // send tick, echoed back: the start of a lease
     send(std::move(m));
   }
 }
@@ -602,7 +616,8 @@ std::optional<std::uint64_t> Node::propose(std::string data) {
 bool Node::transfer_leadership(NodeId to) {
   if (role_ != Role::kLeader || to == cfg_.id || !prs_.contains(to)) return false;
   lead_transferee_ = to;
-  election_elapsed_ = 0;  // the transfer gets one election timeout
+  transfer_in_term_ = true;  // the transferee may win before our lease ends: no more leases
+  election_elapsed_ = 0;     // the transfer gets one election timeout
   if (prs_.at(to).match() == log_.last_index()) {
     send_timeout_now(to);
   } else {
@@ -619,9 +634,31 @@ void Node::send_timeout_now(NodeId to) {
   send(std::move(m));
 }
 
+bool Node::lease_valid() const {
+  if (!cfg_.lease_reads || !cfg_.check_quorum || role_ != Role::kLeader || transfer_in_term_) {
+    return false;
+  }
+  // The quorum-th newest acknowledged send tick (our own "ack" is now).
+  std::vector<std::uint64_t> ticks{tick_count_};
+  for (NodeId v : cfg_.voters) {
+    if (v == cfg_.id) continue;
+    auto it = ack_tick_.find(v);
+    if (it != ack_tick_.end()) ticks.push_back(it->second);
+  }
+  if (ticks.size() < quorum()) return false;
+  std::sort(ticks.begin(), ticks.end(), std::greater<>());
+  const std::uint64_t start = ticks[quorum() - 1];
+  return tick_count_ < start + static_cast<std::uint64_t>(cfg_.lease_ticks);
+}
+
 bool Node::read_index(std::uint64_t context) {
   if (role_ == Role::kLeader) {
     if (!committed_in_current_term()) return false;
+    if (lease_valid()) {
+      read_states_.push_back({log_.committed(), context});  // no heartbeat round
+      ++lease_reads_served_;
+      return true;
+    }
     pending_reads_.push_back({next_read_id_++, log_.committed(), cfg_.id, context});
     if (cfg_.voters.size() == 1) {
       check_pending_reads();

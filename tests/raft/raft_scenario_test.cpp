@@ -483,6 +483,66 @@ TEST(RaftScenario, SnapshotOfAnEntryTheFollowerHasOnlyAdvancesItsCommit) {
   EXPECT_EQ(c.node(2).log().snapshot_index(), 0u);
 }
 
+TEST(RaftScenario, LeaseReadNeedsNoRoundTripAndExpires) {
+  Cluster c(3, [](Config& cfg) {
+    cfg.lease_reads = true;
+    cfg.lease_ticks = 4;
+  });
+  c.elect(1);
+  ASSERT_TRUE(c.node(1).propose("x"));
+  c.deliver();
+  c.tick_all(1);  // a heartbeat round: the lease starts at its send tick
+  ASSERT_TRUE(c.node(1).read_index(7));
+  c.flush(1);
+  ASSERT_EQ(c.reads(1).size(), 1u) << "answered from the lease, no heartbeat round";
+  EXPECT_EQ(c.reads(1)[0].context, 7u);
+  EXPECT_EQ(c.node(1).lease_reads_served(), 1u);
+
+  // Cut off from both followers, the leader's lease runs out after lease_ticks of its ticks;
+  // then reads need a quorum round again (which cannot happen here).
+  c.isolate(1);
+  c.tick(1, 4);
+  c.deliver();
+  ASSERT_TRUE(c.node(1).read_index(8));
+  c.deliver();
+  EXPECT_EQ(c.reads(1).size(), 1u) << "no read served after the lease expired";
+  EXPECT_EQ(c.node(1).lease_reads_served(), 1u);
+}
+
+TEST(RaftScenario, LeaseIsOffOnceALeadershipTransferStarted) {
+  Cluster c(3, [](Config& cfg) { cfg.lease_reads = true; });
+  c.elect(1);
+  ASSERT_TRUE(c.node(1).propose("x"));
+  c.deliver();
+  c.tick_all(1);
+  c.cut(1, 2);  // keep the transfer from finishing
+  ASSERT_TRUE(c.node(1).transfer_leadership(2));
+  (void)c.node(1).read_index(9);  // falls back to a ReadIndex round
+  c.flush(1);
+  EXPECT_EQ(c.node(1).lease_reads_served(), 0u);
+}
+
+TEST(RaftScenario, RestartedNodeWithLeasesRefusesVotesForAnElectionTimeout) {
+  Cluster c(3, [](Config& cfg) {
+    cfg.lease_reads = true;
+    cfg.pre_vote = false;
+  });
+  c.elect(1);
+  c.crash(3);
+  ASSERT_EQ(c.restart(3), "");
+  const std::uint64_t term = c.node(3).term();
+  Message m;
+  m.type = MessageType::kVote;
+  m.from = 2;
+  m.to = 3;
+  m.term = term + 1;
+  m.index = c.node(2).log().last_index();
+  m.log_term = c.node(2).log().last_term();
+  c.node(3).step(m);
+  EXPECT_EQ(c.node(3).term(), term) << "the vote request was ignored";
+  EXPECT_EQ(c.node(3).vote(), c.disk(3).hard_state->vote);
+}
+
 TEST(RaftScenario, SameInputsSameOutputs) {
   auto run = [] {
     Cluster c(5, [](Config& cfg) { cfg.seed = 99; });

@@ -87,6 +87,7 @@ TEST(RaftSim, SeedSweep) {
   std::uint64_t duplicates = 0;
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshots_installed = 0;
+  std::uint64_t lease_reads = 0;
   for (std::uint64_t seed = first;; ++seed) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -101,6 +102,7 @@ TEST(RaftSim, SeedSweep) {
     writes_ok += r.writes_ok;
     snapshots_taken += r.snapshots_taken;
     snapshots_installed += r.snapshots_installed;
+    lease_reads += r.lease_reads;
     if (r.failure) {
       ADD_FAILURE() << "seed " << seed << " (" << nodes_for_seed(seed)
                     << " nodes) failed: " << *r.failure
@@ -113,19 +115,22 @@ TEST(RaftSim, SeedSweep) {
   std::printf(
       "raft sim: %llu seeds in %.1f s (%.0f seeds/s); %llu committed entries, %llu client ops "
       "(%llu writes applied, %llu linearizable reads answered, %llu duplicate applies skipped), "
-      "%llu crashes; %llu snapshots taken, %llu installed on lagging followers\n",
+      "%llu crashes; %llu snapshots taken, %llu installed on lagging followers; %llu reads "
+      "served from a leader lease\n",
       static_cast<unsigned long long>(seeds), elapsed, static_cast<double>(seeds) / elapsed,
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(writes_ok), static_cast<unsigned long long>(reads_ok),
       static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(crashes),
       static_cast<unsigned long long>(snapshots_taken),
-      static_cast<unsigned long long>(snapshots_installed));
+      static_cast<unsigned long long>(snapshots_installed),
+      static_cast<unsigned long long>(lease_reads));
   // The workload must actually exercise both paths, or the linearizability check is vacuous.
   EXPECT_GT(writes_ok, seeds * 5);
   EXPECT_GT(reads_ok, seeds * 5);
   // Compaction and InstallSnapshot must be exercised too (3 seeds in 4 compact).
   EXPECT_GT(snapshots_taken, seeds);
   EXPECT_GT(snapshots_installed, seeds / 10);
+  EXPECT_GT(lease_reads, seeds);
 }
 
 TEST(RaftSim, SameSeedSameRun) {
@@ -220,6 +225,34 @@ TEST(RaftSim, EveryCompactionFrequencyIsSafe) {
       if (every == 0) {
         EXPECT_EQ(r.snapshots_taken, 0u);
       }
+    }
+  }
+}
+
+TEST(RaftSimMutation, LeaseLongerThanTheElectionTimeoutIsDetected) {
+  // A leader that keeps serving lease reads after the others may have elected a new leader
+  // answers stale reads: the linearizability check must catch it.
+  std::string why;
+  const std::uint64_t seed = first_detecting_seed(
+      2000,
+      [](Options& o) {
+        o.lease_reads = 1;
+        o.unsafe_long_lease = true;
+      },
+      &why);
+  ASSERT_NE(seed, 0u) << "an over-long lease went unnoticed for 2000 seeds";
+  std::printf("unsafe_long_lease detected at seed %llu: %s\n",
+              static_cast<unsigned long long>(seed), why.c_str());
+}
+
+TEST(RaftSim, LeaseReadsAreLinearizable) {
+  // The same seeds with leases forced on (where check_quorum is on) and off.
+  for (int lease : {1, 0}) {
+    for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+      Options o = options_for(seed);
+      o.lease_reads = lease;
+      const Result r = run_seed(o);
+      ASSERT_FALSE(r.failure) << "lease " << lease << ", seed " << seed << ": " << *r.failure;
     }
   }
 }

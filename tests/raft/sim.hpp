@@ -53,7 +53,9 @@ struct Options {
   // simulator mutation: snapshots record the state one entry behind their index
   bool unsafe_stale_snapshot = false;
   int compact_every = -1;  // entries between snapshots; 0 = never; -1 = chosen by the seed
-  bool storm = false;      // force the harshest fault profile (leader crashes, 1 entry per append)
+  int lease_reads = -1;    // leader-lease reads: 0 off, 1 on (if check_quorum), -1 by the seed
+  bool unsafe_long_lease = false;  // mutation: a lease longer than the election timeout
+  bool storm = false;  // force the harshest fault profile (leader crashes, 1 entry per append)
   bool trace = false;
 };
 
@@ -70,6 +72,7 @@ struct Result {
   std::uint64_t reads_ok = 0;             // client reads answered through ReadIndex
   std::uint64_t snapshots_taken = 0;      // compactions by hosts
   std::uint64_t snapshots_installed = 0;  // snapshots a follower received and restored
+  std::uint64_t lease_reads = 0;          // reads a leader answered from its lease
 };
 
 class Simulator {
@@ -107,6 +110,11 @@ class Simulator {
     const int every[] = {0, 3, 10, 50};
     compact_every_ = o.compact_every >= 0 ? static_cast<std::uint64_t>(o.compact_every)
                                           : static_cast<std::uint64_t>(every[snap_rng.below(4)]);
+    // Leases need check_quorum. Ticks here run 7 to 13 time units apart, so one node's clock
+    // is at most 13/7 = 1.86x another's: within the 10/4 = 2.5x a 4-tick lease assumes.
+    const bool lease = o.lease_reads >= 0 ? o.lease_reads == 1 : snap_rng.chance(1, 2);
+    base_.lease_reads = lease && base_.check_quorum;
+    base_.lease_ticks = o.unsafe_long_lease ? 4 * base_.election_tick : 4;
     nodes_.resize(static_cast<std::size_t>(o.nodes) + 1);
     for (int i = 1; i <= o.nodes; ++i) {
       SimNode& n = nodes_[static_cast<std::size_t>(i)];
@@ -142,6 +150,7 @@ class Simulator {
     res.elections = leaders_.size();
     res.snapshots_taken = snapshots_taken_;
     res.snapshots_installed = snapshots_installed_;
+    res.lease_reads = lease_reads_;
     return res;
   }
 
@@ -755,10 +764,12 @@ class Simulator {
           continue;
         }
         const std::uint64_t ctx = ++read_ctx_;
+        const std::uint64_t leases_before = n.node->lease_reads_served();
         if (!n.node->read_index(ctx)) {
           c.hint = n.node->leader();
           continue;
         }
+        lease_reads_ += n.node->lease_reads_served() - leases_before;
         n.reads[ctx] = {};
         n.reads[ctx].rs.context = ctx;
         c.read_node = v;
@@ -890,6 +901,7 @@ class Simulator {
   std::uint64_t compact_every_ = 0;
   std::uint64_t snapshots_taken_ = 0;
   std::uint64_t snapshots_installed_ = 0;
+  std::uint64_t lease_reads_ = 0;
   std::vector<SimNode> nodes_;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> net_;
   std::vector<Client> clients_;

@@ -45,6 +45,16 @@ struct Config {
   std::size_t max_inflight_bytes = 8 << 20;
   std::uint64_t seed = 1;  // seeds the election-timeout PRNG: same inputs, same outputs
 
+  // Leader-lease reads (needs check_quorum): a leader answers read_index at once, without a
+  // heartbeat round, while a quorum has acknowledged a heartbeat it sent fewer than
+  // `lease_ticks` of its own ticks ago. Safe because a node that heard from the leader refuses
+  // to vote for anyone else for election_tick of *its* ticks (check_quorum), and, with leases
+  // on, a restarted node does the same. Clock assumption: no node's ticks run faster than the
+  // leader's by a factor of election_tick / lease_ticks or more (10 / 4 = 2.5x here by
+  // default). Off during a leadership transfer (the transferee campaigns past the lease).
+  bool lease_reads = false;
+  int lease_ticks = 4;
+
   // Test-only mutations that break safety on purpose (the simulator must catch them).
   bool unsafe_commit_old_term_by_count = false;  // ignore the "current term only" commit rule
   bool unsafe_double_vote = false;               // grant a second vote in the same term
@@ -99,6 +109,7 @@ class Node {
   // Returns false when index is not applied yet or not past the current snapshot.
   bool compact(std::uint64_t index, std::string data);
   const Snapshot& snapshot() const { return snapshot_; }
+  std::uint64_t lease_reads_served() const { return lease_reads_served_; }
 
   bool has_ready() const;
   Ready ready();
@@ -168,6 +179,14 @@ class Node {
     std::uint64_t context;
   };
   std::vector<PendingRead> pending_reads_;
+  // Leader lease: tick_count_ counts our ticks; ack_tick_[peer] is the send tick of the newest
+  // heartbeat the peer acknowledged in this term.
+  std::uint64_t tick_count_ = 0;
+  std::map<NodeId, std::uint64_t> ack_tick_;
+  bool transfer_in_term_ = false;
+  bool quiet_after_restart_ = false;  // leases: refuse votes for an election timeout
+  std::uint64_t lease_reads_served_ = 0;
+  bool lease_valid() const;
   std::map<NodeId, std::uint64_t> read_acked_;
   std::uint64_t next_read_id_ = 1;
   NodeId lead_transferee_ = kNone;
