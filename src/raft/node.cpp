@@ -52,7 +52,13 @@ Node::Node(const Config& cfg, const DurableState& durable)
                ? Log(*durable.snapshot, durable.entries,
                      durable.hard_state ? durable.hard_state->commit : 0)
                : Log(durable.entries, durable.hard_state ? durable.hard_state->commit : 0)) {
-  if (durable.snapshot) snapshot_ = *durable.snapshot;
+  if (durable.snapshot) {
+    snapshot_ = *durable.snapshot;
+    conf_ = durable.snapshot->conf;
+  } else {
+    conf_ = ConfState{cfg.voters, cfg.learners};
+  }
+  conf_history_.push_back({log_.snapshot_index(), conf_});
   assert(cfg_.id != kNone && cfg_.election_tick > cfg_.heartbeat_tick && cfg_.heartbeat_tick > 0);
   if (durable.hard_state) {
     term_ = durable.hard_state->term;
@@ -119,10 +125,10 @@ void Node::reset(std::uint64_t term) {
   reset_randomized_timeout();
   votes_.clear();
   prs_.clear();
-  for (NodeId v : cfg_.voters) {
-    prs_.emplace(v,
-                 Progress(log_.last_index() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes));
-  }
+  for (NodeId v : conf_.voters)
+    add_progress(v);
+  for (NodeId v : conf_.learners)
+    add_progress(v);
   pending_reads_.clear();
   read_acked_.clear();
   lead_transferee_ = kNone;
@@ -156,6 +162,8 @@ void Node::become_leader() {
   // Our own entries count toward a quorum only once durable (see advance()).
   prs_.at(cfg_.id).maybe_update(log_.stable());
   prs_.at(cfg_.id).become_replicate();
+  // A change still in the log may be unapplied: no new one until everything is applied.
+  pending_conf_index_ = log_.last_index();
   // A no-op of the new term: committing it commits everything before it (Figure 8).
   log_.append({Entry{term_, log_.last_index() + 1, {}}});
   bcast_append(true);
@@ -166,7 +174,7 @@ bool Node::committed_in_current_term() const {
 }
 
 void Node::campaign() {
-  if (role_ == Role::kLeader || !prs_.contains(cfg_.id)) return;
+  if (role_ == Role::kLeader || !is_voter(cfg_.id)) return;  // learners and non-members wait
   start_election(cfg_.pre_vote);
 }
 
@@ -180,7 +188,7 @@ void Node::start_election(bool pre, bool transfer) {
   poll(cfg_.id, true);
   if (role_ == Role::kLeader || (pre && role_ != Role::kPreCandidate)) return;
   if (!pre && role_ != Role::kCandidate) return;
-  for (NodeId v : cfg_.voters) {
+  for (NodeId v : conf_.voters) {
     if (v == cfg_.id) continue;
     Message m;
     m.type = pre ? MessageType::kPreVote : MessageType::kVote;
@@ -197,8 +205,9 @@ void Node::poll(NodeId from, bool granted) {
   votes_.emplace(from, granted);
   std::size_t yes = 0;
   std::size_t no = 0;
-  for (const auto& [id, g] : votes_)
-    (g ? yes : no) += 1;
+  for (const auto& [id, g] : votes_) {
+    if (is_voter(id)) (g ? yes : no) += 1;  // only the current voters' answers count
+  }
   if (yes >= quorum()) {
     if (role_ == Role::kPreCandidate) {
       start_election(false);
@@ -238,7 +247,7 @@ void Node::tick_heartbeat() {
     if (cfg_.check_quorum) {
       std::size_t active = 0;
       for (auto& [id, pr] : prs_) {
-        if (id == cfg_.id || pr.recent_active) ++active;
+        if (is_voter(id) && (id == cfg_.id || pr.recent_active)) ++active;
         pr.recent_active = false;
       }
       if (active < quorum()) {
@@ -374,7 +383,7 @@ void Node::step_leader(const Message& m) {
     case MessageType::kReadIndex: {
       if (!committed_in_current_term()) return;  // the follower's client retries
       pending_reads_.push_back({next_read_id_++, log_.committed(), m.from, m.context});
-      if (cfg_.voters.size() == 1) {
+      if (conf_.voters.size() == 1) {
         check_pending_reads();
       } else {
         bcast_heartbeat();
@@ -428,7 +437,7 @@ void Node::step_follower(const Message& m) {
       return;
     case MessageType::kTimeoutNow:
       // The leader asked us to take over: campaign at once, no pre-vote, past the lease.
-      if (prs_.contains(cfg_.id)) start_election(false, true);
+      if (is_voter(cfg_.id)) start_election(false, true);
       return;
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
@@ -480,6 +489,14 @@ void Node::handle_snapshot(const Message& m) {
     log_.restore(snap);
     snapshot_ = snap;
     pending_snapshot_ = snap;
+    conf_ = snap.conf;
+    conf_history_.assign(1, {snap.index, snap.conf});
+    const std::uint64_t term = term_;
+    const NodeId lead = lead_;
+    const int elapsed = election_elapsed_;
+    reset(term);  // progress for the snapshot's membership
+    lead_ = lead;
+    election_elapsed_ = elapsed;
     r.index = snap.index;
   }
   send(std::move(r));
@@ -498,9 +515,99 @@ void Node::send_snapshot(NodeId to) {
 
 bool Node::compact(std::uint64_t index, std::string data) {
   if (index <= log_.snapshot_index() || index > log_.applied()) return false;
-  snapshot_ = Snapshot{index, *log_.term(index), std::move(data)};
+  snapshot_ = Snapshot{index, *log_.term(index), std::move(data), conf_at(index)};
   log_.compact(index);
+  // Keep the membership as of the snapshot and every change after it.
+  while (conf_history_.size() > 1 && conf_history_[1].first <= index)
+    conf_history_.erase(conf_history_.begin());
   return true;
+}
+
+bool Node::is_voter(NodeId id) const {
+  return std::find(conf_.voters.begin(), conf_.voters.end(), id) != conf_.voters.end();
+}
+bool Node::is_learner(NodeId id) const {
+  return std::find(conf_.learners.begin(), conf_.learners.end(), id) != conf_.learners.end();
+}
+
+ConfState Node::conf_at(std::uint64_t index) const {
+  ConfState c = conf_history_.front().second;
+  for (const auto& [i, conf] : conf_history_) {
+    if (i <= index) c = conf;
+  }
+  return c;
+}
+
+void Node::add_progress(NodeId id) {
+  prs_.emplace(id,
+               Progress(log_.last_index() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes));
+}
+
+std::optional<std::uint64_t> Node::propose_conf_change(const ConfChange& cc) {
+  if (role_ != Role::kLeader || lead_transferee_ != kNone || !committed_in_current_term() ||
+      pending_conf_index_ > log_.applied() || cc.node == kNone) {
+    return std::nullopt;
+  }
+  const bool voter = is_voter(cc.node), learner = is_learner(cc.node);
+  switch (cc.kind) {
+    case ConfChange::Kind::kAddVoter:
+      if (voter) return std::nullopt;
+      break;
+    case ConfChange::Kind::kAddLearner:
+      if (voter || learner) return std::nullopt;  // no demotion of a voter
+      break;
+    case ConfChange::Kind::kRemove:
+      if (!voter && !learner) return std::nullopt;
+      if (voter && conf_.voters.size() == 1) return std::nullopt;
+      break;
+  }
+  const std::uint64_t index = log_.last_index() + 1;
+  log_.append({Entry{term_, index, cc.encode(), EntryType::kConfChange}});
+  pending_conf_index_ = index;
+  bcast_append(false);
+  return index;
+}
+
+ConfState Node::apply_conf_change(std::uint64_t index, const ConfChange& cc) {
+  auto erase = [](std::vector<NodeId>& v, NodeId id) {
+    v.erase(std::remove(v.begin(), v.end(), id), v.end());
+  };
+  const NodeId id = cc.node;
+  switch (cc.kind) {
+    case ConfChange::Kind::kAddVoter:
+      erase(conf_.learners, id);  // a promotion keeps the learner's progress
+      if (!is_voter(id)) conf_.voters.push_back(id);
+      break;
+    case ConfChange::Kind::kAddLearner:
+      if (!is_voter(id) && !is_learner(id)) conf_.learners.push_back(id);
+      break;
+    case ConfChange::Kind::kRemove:
+      erase(conf_.voters, id);
+      erase(conf_.learners, id);
+      break;
+  }
+  std::sort(conf_.voters.begin(), conf_.voters.end());
+  std::sort(conf_.learners.begin(), conf_.learners.end());
+  conf_history_.push_back({index, conf_});
+  const bool member = is_voter(id) || is_learner(id);
+  if (member && !prs_.contains(id)) add_progress(id);
+  if (!member) {
+    prs_.erase(id);
+    read_acked_.erase(id);
+    ack_tick_.erase(id);
+    if (lead_transferee_ == id) lead_transferee_ = kNone;
+  }
+  if (role_ == Role::kLeader) {
+    if (id == cfg_.id && !member) {
+      become_follower(term_, kNone);  // removed ourselves: someone else must lead
+      return conf_;
+    }
+    // The quorum may have shrunk, and a new member needs the log.
+    if (maybe_commit()) bcast_append(true);
+    if (member && id != cfg_.id) send_append(id, true);
+    check_pending_reads();
+  }
+  return conf_;
 }
 
 void Node::handle_heartbeat(const Message& m) {
@@ -550,12 +657,15 @@ bool Node::send_append(NodeId to, bool send_if_empty) {
 }
 
 void Node::bcast_append(bool send_if_empty) {
-  for (NodeId v : cfg_.voters)
+  std::vector<NodeId> peers;
+  for (const auto& [id, pr] : prs_)
+    peers.push_back(id);
+  for (NodeId v : peers)
     send_append(v, send_if_empty);
 }
 
 void Node::bcast_heartbeat() {
-  for (NodeId v : cfg_.voters) {
+  for (const auto& [v, pr] : prs_) {
     if (v == cfg_.id) continue;
     Message m;
     m.type = MessageType::kHeartbeat;
@@ -570,9 +680,10 @@ void Node::bcast_heartbeat() {
 
 bool Node::maybe_commit() {
   std::vector<std::uint64_t> matches;
-  matches.reserve(cfg_.voters.size());
-  for (NodeId v : cfg_.voters)
+  matches.reserve(conf_.voters.size());
+  for (NodeId v : conf_.voters)
     matches.push_back(prs_.at(v).match());
+  if (matches.empty()) return false;
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const std::uint64_t mci = matches[quorum() - 1];
   if (mci <= log_.committed()) return false;
@@ -587,7 +698,7 @@ void Node::check_pending_reads() {
     const PendingRead& r = pending_reads_.front();
     std::size_t acks = 1;  // ourselves
     for (const auto& [peer, id] : read_acked_) {
-      if (peer != cfg_.id && id >= r.id && prs_.contains(peer)) ++acks;
+      if (peer != cfg_.id && id >= r.id && is_voter(peer)) ++acks;
     }
     if (acks < quorum()) return;
     if (r.from == cfg_.id) {
@@ -614,7 +725,7 @@ std::optional<std::uint64_t> Node::propose(std::string data) {
 }
 
 bool Node::transfer_leadership(NodeId to) {
-  if (role_ != Role::kLeader || to == cfg_.id || !prs_.contains(to)) return false;
+  if (role_ != Role::kLeader || to == cfg_.id || !is_voter(to)) return false;
   lead_transferee_ = to;
   transfer_in_term_ = true;  // the transferee may win before our lease ends: no more leases
   election_elapsed_ = 0;     // the transfer gets one election timeout
@@ -640,7 +751,7 @@ bool Node::lease_valid() const {
   }
   // The quorum-th newest acknowledged send tick (our own "ack" is now).
   std::vector<std::uint64_t> ticks{tick_count_};
-  for (NodeId v : cfg_.voters) {
+  for (NodeId v : conf_.voters) {
     if (v == cfg_.id) continue;
     auto it = ack_tick_.find(v);
     if (it != ack_tick_.end()) ticks.push_back(it->second);
@@ -660,7 +771,7 @@ bool Node::read_index(std::uint64_t context) {
       return true;
     }
     pending_reads_.push_back({next_read_id_++, log_.committed(), cfg_.id, context});
-    if (cfg_.voters.size() == 1) {
+    if (conf_.voters.size() == 1) {
       check_pending_reads();
     } else {
       bcast_heartbeat();

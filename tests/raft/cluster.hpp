@@ -19,11 +19,19 @@ class Cluster {
   explicit Cluster(std::size_t n, std::function<void(Config&)> tweak = {}) {
     for (NodeId i = 1; i <= n; ++i)
       voters_.push_back(i);
+    hosts_ = voters_;
     tweak_ = std::move(tweak);
     for (NodeId i : voters_) {
       nodes_[i] = std::make_unique<Node>(config(i));
       flush(i);
     }
+  }
+
+  // A new process that will join: it knows the founding voters, not itself.
+  void add_host(NodeId id) {
+    hosts_.push_back(id);
+    nodes_[id] = std::make_unique<Node>(config(id));
+    flush(id);
   }
 
   Config config(NodeId id) const {
@@ -53,11 +61,12 @@ class Cluster {
     DurableState& d = disks_[id];
     const std::uint64_t base = d.snapshot ? d.snapshot->index : 0;
     if (at <= base) return false;
-    d.snapshot = Snapshot{at, *n.log().term(at), data};
+    if (!n.compact(at, data)) return false;
+    d.snapshot = n.snapshot();  // with the membership
     d.entries.erase(d.entries.begin(),
                     d.entries.begin() + static_cast<std::ptrdiff_t>(
                                             std::min<std::uint64_t>(at - base, d.entries.size())));
-    return n.compact(at, data);
+    return true;
   }
 
   void cut(NodeId a, NodeId b) {
@@ -65,7 +74,7 @@ class Cluster {
     cut_.insert({b, a});
   }
   void isolate(NodeId a) {
-    for (NodeId v : voters_) {
+    for (NodeId v : hosts_) {
       if (v != a) cut(a, v);
     }
   }
@@ -108,8 +117,13 @@ class Cluster {
       if (rd.hard_state) d.hard_state = rd.hard_state;
       for (auto& m : rd.messages)
         queue_.push_back(m);
-      for (auto& e : rd.committed_entries)
+      for (auto& e : rd.committed_entries) {
+        if (e.type == EntryType::kConfChange) {
+          auto cc = ConfChange::decode(e.data);
+          if (cc) n.apply_conf_change(e.index, *cc);
+        }
         applied_[id].push_back(e);
+      }
       for (auto& r : rd.read_states)
         reads_[id].push_back(r);
       n.advance(rd);
@@ -119,7 +133,7 @@ class Cluster {
   // Deliver queued messages (and everything they cause) until quiet. `keep` filters messages.
   void deliver(const std::function<bool(const Message&)>& keep = {}) {
     for (int round = 0; round < 1000; ++round) {
-      for (NodeId v : voters_)
+      for (NodeId v : hosts_)
         flush(v);
       if (queue_.empty()) return;
       std::vector<Message> batch;
@@ -139,7 +153,7 @@ class Cluster {
   }
   void tick_all(int times = 1) {
     for (int i = 0; i < times; ++i) {
-      for (NodeId v : voters_)
+      for (NodeId v : hosts_)
         tick(v);
       deliver();
     }
@@ -151,7 +165,7 @@ class Cluster {
   }
 
   NodeId leader() {
-    for (NodeId v : voters_) {
+    for (NodeId v : hosts_) {
       if (alive(v) && nodes_[v]->role() == Role::kLeader) return v;
     }
     return kNone;
@@ -164,7 +178,8 @@ class Cluster {
   }
 
  private:
-  std::vector<NodeId> voters_;
+  std::vector<NodeId> voters_;  // the founding members
+  std::vector<NodeId> hosts_;   // every process, founding or joined
   std::function<void(Config&)> tweak_;
   std::map<NodeId, std::unique_ptr<Node>> nodes_;
   std::map<NodeId, DurableState> disks_;

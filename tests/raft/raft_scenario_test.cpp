@@ -543,6 +543,140 @@ TEST(RaftScenario, RestartedNodeWithLeasesRefusesVotesForAnElectionTimeout) {
   EXPECT_EQ(c.node(3).vote(), c.disk(3).hard_state->vote);
 }
 
+using Kind = ConfChange::Kind;
+
+TEST(RaftMembership, ConfChangeEncodingRoundTripsAndRejectsGarbage) {
+  for (auto k : {Kind::kAddVoter, Kind::kAddLearner, Kind::kRemove}) {
+    const ConfChange cc{k, 42};
+    EXPECT_EQ(ConfChange::decode(cc.encode()), cc);
+  }
+  for (const char* bad : {"", "voter", "voter ", "voter x", "mayor 3", "remove 0", "voter 1 2"}) {
+    EXPECT_FALSE(ConfChange::decode(bad)) << bad;
+  }
+}
+
+TEST(RaftMembership, LearnerCatchesUpWithoutVotingThenIsPromoted) {
+  Cluster c(3);
+  c.elect(1);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(c.node(1).propose(std::to_string(i) + "w"));
+  c.deliver();
+  c.add_host(4);
+  EXPECT_FALSE(c.node(4).is_voter(4));
+  ASSERT_TRUE(c.node(1).propose_conf_change({Kind::kAddLearner, 4}));
+  EXPECT_FALSE(c.node(1).propose_conf_change({Kind::kAddVoter, 5})) << "one change at a time";
+  c.deliver();
+  c.tick_all(2);
+  EXPECT_TRUE(c.node(1).is_learner(4));
+  EXPECT_EQ(c.node(4).log().committed(), c.node(1).log().committed()) << "the learner caught up";
+  EXPECT_TRUE(c.node(4).is_learner(4)) << "it applied its own addition";
+  // A learner never campaigns and never counts: with two voters down, nothing commits.
+  c.tick(4, 100);
+  EXPECT_NE(c.node(4).role(), Role::kLeader);
+  c.isolate(2);
+  c.isolate(3);
+  const std::uint64_t commit = c.node(1).log().committed();
+  ASSERT_TRUE(c.node(1).propose("needs a voter quorum"));
+  c.deliver();
+  EXPECT_EQ(c.node(1).log().committed(), commit) << "the learner's ack must not commit";
+  c.heal();
+  c.tick_all(2);
+  EXPECT_GT(c.node(1).log().committed(), commit);
+
+  ASSERT_TRUE(c.node(1).propose_conf_change({Kind::kAddVoter, 4}));
+  c.deliver();
+  c.tick_all(1);
+  for (NodeId v : {1, 2, 3, 4}) {
+    EXPECT_TRUE(c.node(v).is_voter(4)) << v;
+    EXPECT_FALSE(c.node(v).is_learner(4)) << v;
+    EXPECT_EQ(c.node(v).conf().voters, (std::vector<NodeId>{1, 2, 3, 4})) << v;
+  }
+  // Four voters: a quorum is three. With 2 and 3 cut off, 1 and 4 cannot commit.
+  c.isolate(2);
+  c.isolate(3);
+  const std::uint64_t commit4 = c.node(1).log().committed();
+  ASSERT_TRUE(c.node(1).propose("needs 3 of 4"));
+  c.deliver();
+  EXPECT_EQ(c.node(1).log().committed(), commit4);
+  c.heal();
+  c.tick_all(2);
+  EXPECT_GT(c.node(1).log().committed(), commit4);
+}
+
+TEST(RaftMembership, RemovingTheLeaderHandsOverToTheRest) {
+  Cluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c.node(1).propose("x"));
+  c.deliver();
+  EXPECT_FALSE(c.node(1).propose_conf_change({Kind::kRemove, 9})) << "not a member";
+  EXPECT_FALSE(c.node(1).propose_conf_change({Kind::kAddVoter, 2})) << "already a voter";
+  EXPECT_FALSE(c.node(1).propose_conf_change({Kind::kAddLearner, 3})) << "no demotion";
+  ASSERT_TRUE(c.node(1).propose_conf_change({Kind::kRemove, 1}));
+  c.deliver();
+  EXPECT_NE(c.node(1).role(), Role::kLeader) << "a leader that removed itself steps down";
+  EXPECT_FALSE(c.node(1).is_voter(1));
+  for (int i = 0; i < 60 && (c.leader() == kNone || c.leader() == 1); ++i)
+    c.tick_all();
+  const NodeId lead = c.leader();
+  ASSERT_TRUE(lead == 2 || lead == 3) << lead;
+  EXPECT_EQ(c.node(lead).conf().voters, (std::vector<NodeId>{2, 3}));
+  // The removed node never campaigns again.
+  const std::uint64_t term = c.node(lead).term();
+  c.tick(1, 100);
+  c.deliver();
+  EXPECT_EQ(c.leader(), lead);
+  EXPECT_EQ(c.node(lead).term(), term);
+  ASSERT_TRUE(c.node(lead).propose("after"));
+  c.deliver();
+  EXPECT_EQ(c.applied(2).back().data, "after");
+  EXPECT_EQ(c.applied(3).back().data, "after");
+}
+
+TEST(RaftMembership, ANewLeaderWaitsForItsTermBeforeAChange) {
+  // Before the no-op of the term is committed, no change is accepted (the single-server
+  // change bug: a change must not be based on a configuration from an older term).
+  Cluster d(3);
+  d.node(1).campaign();
+  d.deliver([](const Message& m) { return m.type != MessageType::kAppendResp; });
+  ASSERT_EQ(d.node(1).role(), Role::kLeader);
+  EXPECT_FALSE(d.node(1).propose_conf_change({Kind::kAddLearner, 4}));
+  d.deliver();
+  d.tick_all(1);
+  EXPECT_TRUE(d.node(1).propose_conf_change({Kind::kAddLearner, 4}));
+}
+
+TEST(RaftMembership, MembershipSurvivesRestartAndTravelsInSnapshots) {
+  Cluster c(3);
+  c.elect(1);
+  c.add_host(4);
+  ASSERT_TRUE(c.node(1).propose_conf_change({Kind::kAddVoter, 4}));
+  c.deliver();
+  c.tick_all(1);
+  ASSERT_TRUE(c.node(2).is_voter(4));
+  // Restart replays the log: the change is applied again from the durable entries.
+  c.crash(2);
+  ASSERT_EQ(c.restart(2), "");
+  c.flush(2);
+  EXPECT_TRUE(c.node(2).is_voter(4));
+  // A snapshot carries the membership; a node that joins after compaction learns it there.
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(c.node(1).propose(std::to_string(i) + "w"));
+  c.deliver();
+  ASSERT_TRUE(c.compact(1));
+  EXPECT_EQ(c.node(1).snapshot().conf.voters, (std::vector<NodeId>{1, 2, 3, 4}));
+  c.add_host(5);
+  ASSERT_TRUE(c.node(1).propose_conf_change({Kind::kAddLearner, 5}));
+  c.deliver();
+  c.tick_all(2);
+  ASSERT_EQ(c.installed(5).size(), 1u) << "the joiner got the snapshot";
+  EXPECT_EQ(c.node(5).conf().voters, (std::vector<NodeId>{1, 2, 3, 4}));
+  EXPECT_TRUE(c.node(5).is_learner(5));
+  c.crash(5);
+  ASSERT_EQ(c.restart(5), "");
+  c.flush(5);
+  EXPECT_TRUE(c.node(5).is_learner(5)) << "restored from the snapshot plus the log after it";
+}
+
 TEST(RaftScenario, SameInputsSameOutputs) {
   auto run = [] {
     Cluster c(5, [](Config& cfg) { cfg.seed = 99; });

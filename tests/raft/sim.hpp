@@ -485,17 +485,17 @@ class Simulator {
     const std::uint64_t at = n.sm_applied;
     std::string data = encode_state(n.sm, n.sessions);
     if (opt_.unsafe_stale_snapshot && at > 1) data = reference_state(at - 1);  // MUTATION
-    Snapshot snap{at, *node.log().term(at), data};
+    if (!node.compact(at, data)) {
+      fail("compact(" + std::to_string(at) + ") refused on node " + std::to_string(node.id()));
+      return;
+    }
+    // The node's snapshot carries the membership too; persist it, then drop the durable prefix.
+    const Snapshot& snap = node.snapshot();
     check_snapshot(node, snap, "took");
-    // Durable snapshot first, then the durable prefix goes, then the log forgets it.
     n.disk.snapshot = snap;
     const std::uint64_t drop = std::min<std::uint64_t>(at - base, n.disk.entries.size());
     n.disk.entries.erase(n.disk.entries.begin(),
                          n.disk.entries.begin() + static_cast<std::ptrdiff_t>(drop));
-    if (!node.compact(at, std::move(data))) {
-      fail("compact(" + std::to_string(at) + ") refused on node " + std::to_string(node.id()));
-      return;
-    }
     ++snapshots_taken_;
   }
 

@@ -9,9 +9,10 @@
 //   3. restore the state machine from `snapshot` if set, then apply `committed_entries` in
 //      order; serve `read_states` once applied >= their index;
 //   4. call advance(ready). Nothing else may be called between ready() and advance().
-// Compaction is the host's call: once it has applied index i it may write a snapshot of its
-// state machine durably, drop its durable entries <= i, and call compact(i, data). A leader
-// sends that snapshot to a follower that needs entries it no longer has.
+// Compaction is the host's call: once it has applied index i it encodes its state machine as
+// `data`, calls compact(i, data), persists node.snapshot() (data plus the term and membership
+// at i) and then drops its durable entries <= i. A leader sends that snapshot to a follower
+// that needs entries it no longer has.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ringwire/raft/log.hpp"
@@ -34,8 +36,12 @@ std::string_view to_string(Role r);
 
 struct Config {
   NodeId id = kNone;
-  std::vector<NodeId> voters;  // every voter including this node
-  int election_tick = 10;      // election timeout is randomized in [election_tick, 2*election_tick)
+  // The cluster's founding membership (the configuration at index 0). A founding member is in
+  // it; a node that joins later gets the same founding list (without itself) and learns every
+  // change since from the log or a snapshot, as every member does.
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+  int election_tick = 10;  // election timeout is randomized in [election_tick, 2*election_tick)
   int heartbeat_tick = 1;
   bool pre_vote = true;
   bool check_quorum = true;
@@ -104,10 +110,24 @@ class Node {
   // election timeout. Returns false when not leader or `to` is not another voter.
   bool transfer_leadership(NodeId to);
   NodeId transferee() const { return lead_transferee_; }
-  // The host has applied up to `index`, made a snapshot of its state machine at that point
-  // (`data`) durable and may drop its durable entries <= index: the log forgets them too.
-  // Returns false when index is not applied yet or not past the current snapshot.
+  // The host has applied up to `index` and encoded its state machine at that point as `data`:
+  // the log forgets entries <= index. The host then persists snapshot() and may drop its
+  // durable entries <= index. Returns false when index is not applied yet or not past the
+  // current snapshot.
   bool compact(std::uint64_t index, std::string data);
+
+  // Membership, one change at a time. Leader only; refused (nullopt) while a transfer runs,
+  // before the leader committed an entry of its term, while an earlier change is not applied
+  // yet, or when the change makes no sense (adding a member twice, removing a non-member or
+  // the last voter, demoting a voter to learner).
+  std::optional<std::uint64_t> propose_conf_change(const ConfChange& cc);
+  // The host applies a kConfChange entry (in log order, like any committed entry) by calling
+  // this with the entry's index; the change takes effect on this node now. Returns the new
+  // membership. A leader that removed itself steps down.
+  ConfState apply_conf_change(std::uint64_t index, const ConfChange& cc);
+  const ConfState& conf() const { return conf_; }
+  bool is_voter(NodeId id) const;
+  bool is_learner(NodeId id) const;
   const Snapshot& snapshot() const { return snapshot_; }
   std::uint64_t lease_reads_served() const { return lease_reads_served_; }
 
@@ -127,7 +147,9 @@ class Node {
  private:
   Node(const Config& cfg, const DurableState& durable);
 
-  std::size_t quorum() const { return cfg_.voters.size() / 2 + 1; }
+  std::size_t quorum() const { return conf_.voters.size() / 2 + 1; }
+  ConfState conf_at(std::uint64_t index) const;
+  void add_progress(NodeId id);
   void send(Message m);
   void reset(std::uint64_t term);
   void become_follower(std::uint64_t term, NodeId lead);
@@ -191,6 +213,11 @@ class Node {
   std::uint64_t next_read_id_ = 1;
   NodeId lead_transferee_ = kNone;
 
+  ConfState conf_;  // the membership applied so far
+  // (index, membership) after each applied change since the snapshot, to snapshot the right
+  // membership when compacting below the applied index.
+  std::vector<std::pair<std::uint64_t, ConfState>> conf_history_;
+  std::uint64_t pending_conf_index_ = 0;      // the last conf change proposed by this leader
   Snapshot snapshot_;                         // the latest snapshot (compacted or installed)
   std::optional<Snapshot> pending_snapshot_;  // installed, not yet handed to the host
   std::vector<Message> msgs_;
