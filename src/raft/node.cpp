@@ -724,6 +724,18 @@ std::optional<std::uint64_t> Node::propose(std::string data) {
   return index;
 }
 
+std::optional<std::uint64_t> Node::propose_batch(std::vector<std::string> data) {
+  if (role_ != Role::kLeader || lead_transferee_ != kNone || data.empty()) return std::nullopt;
+  const std::uint64_t first = log_.last_index() + 1;
+  std::vector<Entry> ents;
+  ents.reserve(data.size());
+  for (auto& d : data)
+    ents.push_back(Entry{term_, first + ents.size(), std::move(d)});
+  log_.append(std::move(ents));
+  bcast_append(false);
+  return first;
+}
+
 bool Node::transfer_leadership(NodeId to) {
   if (role_ != Role::kLeader || to == cfg_.id || !is_voter(to)) return false;
   lead_transferee_ = to;

@@ -677,6 +677,28 @@ TEST(RaftMembership, MembershipSurvivesRestartAndTravelsInSnapshots) {
   EXPECT_TRUE(c.node(5).is_learner(5)) << "restored from the snapshot plus the log after it";
 }
 
+TEST(RaftScenario, ProposeBatchSendsOneAppendPerFollower) {
+  Cluster c(3);
+  c.elect(1);
+  EXPECT_FALSE(c.node(2).propose_batch({"a"})) << "followers refuse";
+  EXPECT_FALSE(c.node(1).propose_batch({})) << "empty batch";
+  int appends = 0;
+  auto first = c.node(1).propose_batch({"a", "b", "c"});
+  ASSERT_TRUE(first);
+  c.deliver([&](const Message& m) {
+    if (m.type == MessageType::kAppend && m.entries.size() == 3) ++appends;
+    return true;
+  });
+  EXPECT_EQ(appends, 2);
+  for (NodeId v : {1, 2, 3}) {
+    ASSERT_GE(c.applied(v).size(), 3u);
+    const auto& a = c.applied(v);
+    EXPECT_EQ(a[a.size() - 3].data, "a");
+    EXPECT_EQ(a[a.size() - 3].index, *first);
+    EXPECT_EQ(a.back().data, "c");
+  }
+}
+
 TEST(RaftScenario, SameInputsSameOutputs) {
   auto run = [] {
     Cluster c(5, [](Config& cfg) { cfg.seed = 99; });

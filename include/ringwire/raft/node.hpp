@@ -101,6 +101,9 @@ class Node {
   void step(const Message& m);
   // Leader only: append a client command. Returns its index, or nullopt when not leader.
   std::optional<std::uint64_t> propose(std::string data);
+  // Leader only: append several commands at once (one append message per follower instead of
+  // one per command). Returns the index of the first, or nullopt when not leader or empty.
+  std::optional<std::uint64_t> propose_batch(std::vector<std::string> data);
   // Linearizable read (ReadIndex). Returns false when it cannot start now (no known leader,
   // or a new leader has not committed an entry in its term yet); the caller retries.
   bool read_index(std::uint64_t context);
