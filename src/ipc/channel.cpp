@@ -93,7 +93,22 @@ Channel::Channel(ShmSegment seg, ByteRing ring, ChannelRole role, WaitStrategy w
       full_(full) {}
 
 Channel::Channel(Channel&&) noexcept = default;
-Channel& Channel::operator=(Channel&&) noexcept = default;
+
+Channel& Channel::operator=(Channel&& other) noexcept {
+  if (this == &other) return *this;
+  // The connection we drop is left like in ~Channel: the peer hears "closed".
+  if (seg_) mark_left(seg_->header(), peer_role_of(role_));
+  seg_ = std::move(other.seg_);
+  ring_ = std::move(other.ring_);
+  role_ = other.role_;
+  wait_ = other.wait_;
+  full_ = other.full_;
+  spin_rounds_ = other.spin_rounds_;
+  liveness_interval_ns_ = other.liveness_interval_ns_;
+  name_check_interval_ns_ = other.name_check_interval_ns_;
+  next_name_check_ns_ = other.next_name_check_ns_;
+  return *this;
+}
 
 Channel::~Channel() {
   if (!seg_) return;
@@ -149,10 +164,7 @@ Result<Channel> Channel::open(std::string_view name, ChannelRole role,
   spec.layout_hash = kChannelLayoutHash;
   shm::OpenOptions oo;
   oo.wait_ready_ns = options.wait_ready_ns;
-  // element_size is the creator's max message: read it, then check it.
-  auto info = shm::inspect_segment(name);
-  if (!info) return info.status();
-  spec.element_size = info->element_size;
+  // element_size (the creator's max message) is left open (0) and checked against the ring.
   auto seg = ShmSegment::open(name, spec, oo);
   if (!seg) return seg.status();
   if (seg->payload_size() < sizeof(ChannelControl)) {
@@ -264,10 +276,13 @@ Result<RecordView> Channel::try_receive() {
 }
 
 Result<RecordView> Channel::receive(core::Deadline deadline) {
-  auto r = try_receive();
-  if (r || r.status().code() != Errc::would_block) return r;
-  if (auto st = wait_for([&] { return ring_.readable(); }, false, deadline); !st) return st;
-  return try_receive();
+  for (;;) {
+    auto r = try_receive();
+    if (r || r.status().code() != Errc::would_block) return r;
+    // readable() is true for a published padding record alone (the producer loaned past the
+    // wrap and has not committed yet): read() skips it and finds nothing, so wait again.
+    if (auto st = wait_for([&] { return ring_.readable(); }, false, deadline); !st) return st;
+  }
 }
 
 void Channel::release() noexcept {

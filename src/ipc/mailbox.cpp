@@ -138,20 +138,23 @@ bool Mailbox::any_readable() noexcept {
 }
 
 Result<MailboxMessage> Mailbox::receive(core::Deadline deadline) {
-  auto r = try_receive();
-  if (r || r.status().code() != Errc::would_block) return r;
   const detail::WaitParams p{wait_, spin_rounds_, liveness_interval_ns_};
-  auto st = detail::wait_loop(
-      p, wait_words_->consumer_sleeping, wait_words_->data_seq, deadline,
-      [&] { return any_readable(); },
-      [&] {
-        seg_->heartbeat(shm::PeerRole::consumer);
-        reclaim_lanes();
-        return seg_->check_session();
-      },
-      "mailbox empty");
-  if (!st) return st;
-  return try_receive();
+  for (;;) {
+    auto r = try_receive();
+    if (r || r.status().code() != Errc::would_block) return r;
+    // As in Channel::receive: a lane whose only new record is padding is "readable" but
+    // yields nothing, so wait again until the deadline.
+    auto st = detail::wait_loop(
+        p, wait_words_->consumer_sleeping, wait_words_->data_seq, deadline,
+        [&] { return any_readable(); },
+        [&] {
+          seg_->heartbeat(shm::PeerRole::consumer);
+          reclaim_lanes();
+          return seg_->check_session();
+        },
+        "mailbox empty");
+    if (!st) return st;
+  }
 }
 
 void Mailbox::release() noexcept {
@@ -216,7 +219,24 @@ std::uint64_t Mailbox::wakeups() const noexcept {
 MailboxProducer::MailboxProducer(ShmSegment seg, ByteRing ring) noexcept
     : seg_(std::make_unique<ShmSegment>(std::move(seg))), ring_(std::move(ring)) {}
 MailboxProducer::MailboxProducer(MailboxProducer&&) noexcept = default;
-MailboxProducer& MailboxProducer::operator=(MailboxProducer&&) noexcept = default;
+
+MailboxProducer& MailboxProducer::operator=(MailboxProducer&& other) noexcept {
+  if (this == &other) return *this;
+  // The lane we drop is given up like in the destructor.
+  if (seg_ && slot_ != nullptr) slot_->left.store(1, std::memory_order_release);
+  seg_ = std::move(other.seg_);
+  ring_ = std::move(other.ring_);
+  wait_words_ = other.wait_words_;
+  slot_ = other.slot_;
+  lane_ = other.lane_;
+  wait_ = other.wait_;
+  full_ = other.full_;
+  spin_rounds_ = other.spin_rounds_;
+  liveness_interval_ns_ = other.liveness_interval_ns_;
+  name_check_interval_ns_ = other.name_check_interval_ns_;
+  next_name_check_ns_ = other.next_name_check_ns_;
+  return *this;
+}
 
 MailboxProducer::~MailboxProducer() {
   // release: everything we published is visible to a consumer that sees it.
@@ -226,12 +246,9 @@ MailboxProducer::~MailboxProducer() {
 
 Result<MailboxProducer> MailboxProducer::open(std::string_view name,
                                               const MailboxProducerOptions& options) {
-  auto info = shm::inspect_segment(name);
-  if (!info) return info.status();
-  SegmentSpec spec;
+  SegmentSpec spec;  // element_size 0: the lanes' max message is checked against the header
   spec.kind = SegmentKind::mailbox;
   spec.layout_hash = kMailboxLayoutHash;
-  spec.element_size = info->element_size;
   shm::OpenOptions oo;
   oo.wait_ready_ns = options.wait_ready_ns;
   auto seg = ShmSegment::open(name, spec, oo);

@@ -137,7 +137,7 @@ Status check_expected(const SegmentHeader& h, const SegmentSpec& want) {
                                      ", expected a " +
                                      segment_kind_name(static_cast<std::uint32_t>(want.kind))};
   }
-  if (h.element_size != want.element_size) {
+  if (want.element_size != 0 && h.element_size != want.element_size) {
     return {Errc::geometry_mismatch, "element size " + std::to_string(h.element_size) +
                                          " bytes, expected " + std::to_string(want.element_size)};
   }
