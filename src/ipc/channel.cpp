@@ -1,10 +1,9 @@
 #include "ringwire/ipc/channel.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstring>
 
+#include "huge_pages.hpp"
 #include "peer_state.hpp"
 #include "producer_loan.hpp"
 #include "ringwire/queue/blocking.hpp"
@@ -134,20 +133,13 @@ Result<Channel> Channel::create(std::string_view name, ChannelRole role,
   ctl->full_policy = static_cast<std::uint32_t>(options.full);
   ctl->ring_offset = kRingOffset;
   ctl->ring_bytes = ByteRing::bytes_for(options.capacity);
-  if (options.huge_pages) {
-    // Transparent huge pages for shmem need shmem_enabled=advise (or
-    // within_size/always); the kernel refuses otherwise and we go on with
-    // normal pages. Only whole 2 MiB extents inside the payload qualify.
-    constexpr std::uintptr_t kHuge = 2u << 20;
-    auto lo = (reinterpret_cast<std::uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1);
-    auto hi = (reinterpret_cast<std::uintptr_t>(base) + spec.payload_size) & ~(kHuge - 1);
-    if (hi > lo && ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) == 0) {
-      ctl->huge_pages = 1;
-    }
-  }
+  // Huge pages: advise before the ring is first touched (create_in zeroes it), then record
+  // only what the kernel really mapped that way.
+  const bool advised = options.huge_pages && detail::advise_huge_pages(base, spec.payload_size);
   auto ring =
       ByteRing::create_in(base + kRingOffset, ctl->ring_bytes, options.capacity, max_message);
   if (!ring) return ring.status();
+  if (advised && detail::huge_mapped_kb(base) > 0) ctl->huge_pages = 1;
   seg->register_peer(peer_role_of(role));
   seg->mark_ready();
   Channel ch(std::move(*seg), std::move(*ring), role, options.wait, options.full);
