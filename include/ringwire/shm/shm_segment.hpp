@@ -30,10 +30,10 @@ namespace ringwire::shm {
 // What the caller expects to find (open) or asks to build (create).
 struct SegmentSpec {
   SegmentKind kind = SegmentKind::raw;
-  std::uint64_t layout_hash = 0;  // of the payload's layout; combined with the header's
-  std::uint64_t capacity = 0;     // open: 0 accepts whatever the creator chose
+  std::uint64_t layout_hash = 0;   // of the payload's layout; combined with the header's
+  std::uint64_t capacity = 0;      // open: 0 accepts whatever the creator chose
   std::uint32_t element_size = 0;  // open: 0 accepts whatever the creator chose
-  std::size_t payload_size = 0;  // create only; open reads it from the header
+  std::size_t payload_size = 0;    // create only; open reads it from the header
 };
 
 struct OpenOptions {
