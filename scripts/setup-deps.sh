@@ -5,7 +5,9 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config g++ clang-format python3
-      libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+      libspdlog-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+      etcd-client)
 # Installed when the archive has them; reported and skipped otherwise.
 optional=()
 if [[ "${1:-}" == "--bench" ]]; then
@@ -13,7 +15,7 @@ if [[ "${1:-}" == "--bench" ]]; then
   # libzmq3-dev: ZeroMQ for ipc_bench; gnuplot-nox: bench/run_ipc_bench.sh's plot
   # (the `gnuplot` metapackage would pull in the Qt front end).
   pkgs+=(libboost-dev libconcurrentqueue-dev libreaderwriterqueue-dev libatomic-queue-dev libtbb-dev
-         libzmq3-dev gnuplot-nox)
+         libzmq3-dev gnuplot-nox etcd-server redis-server)
   # iceoryx (iox-roudi daemon) and its C++ headers for ipc_bench, if packaged.
   optional+=(iceoryx libiceoryx-posh-dev)
 fi

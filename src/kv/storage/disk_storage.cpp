@@ -1,0 +1,1 @@
+// placeholder: filled in by the storage/disk_storage work
