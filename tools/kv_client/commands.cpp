@@ -245,13 +245,14 @@ int run_status(const Global& g) {
                                               "REVISION", "DB SIZE"}};
   std::size_t reachable = 0;
   std::string last_error;
+  std::vector<std::string> unreachable;
   for (const auto& ep : g.servers) {
     auto r = c.value()->status(ep);
     if (!r) {
       last_error = r.status().message();
       eps.push_back(Json{{"endpoint", ep}, {"reachable", false}, {"error", last_error}});
       rows.push_back({ep, "unreachable", "-", "-", "-", "-", "-", "-", "-"});
-      std::fprintf(stderr, "status: %s\n", last_error.c_str());
+      unreachable.push_back(last_error);
       continue;
     }
     ++reachable;
@@ -289,6 +290,8 @@ int run_status(const Global& g) {
     }
     return fail(g, last_error);
   }
+  for (const auto& e : unreachable)
+    std::fprintf(stderr, "status: %s\n", e.c_str());
   if (g.json) {
     emit(Json{{"ok", true}, {"endpoints", eps}});
     return core::kExitOk;
@@ -300,7 +303,11 @@ int run_status(const Global& g) {
   }
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size(); ++i) {
-      std::printf(i + 1 < row.size() ? "%-*s  " : "%-*s\n", static_cast<int>(w[i]), row[i].c_str());
+      if (i + 1 < row.size()) {
+        std::printf("%-*s  ", static_cast<int>(w[i]), row[i].c_str());
+      } else {
+        std::printf("%s\n", row[i].c_str());
+      }
     }
   }
   return core::kExitOk;
