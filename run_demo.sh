@@ -4,6 +4,10 @@
 #   ./run_demo.sh --mode=failure    attach to a missing / mismatched segment -> exit 2
 #   ./run_demo.sh --mode=crash      producer killed with SIGKILL mid-stream; the
 #                                   consumer notices, the segment is reclaimed
+#   ./run_demo.sh --mode=kv-golden  3-member kv_server cluster on loopback: writes,
+#                                   leader killed, failover, every write still there,
+#                                   the killed member restarted and caught up
+#   ./run_demo.sh --mode=kv-failure kv_client asks a server that is not running -> exit 2
 # Exit codes: 0 ok, 2 invalid input or unavailable IPC resource, 3 verification
 # failed, 4 peer died (crash mode exits 0 when the crash was handled correctly).
 set -uo pipefail
@@ -14,7 +18,7 @@ mode="golden"
 for arg in "$@"; do
   case "$arg" in
     --mode=*) mode="${arg#--mode=}" ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "ERROR: invalid input or unavailable IPC resource: unknown argument '$arg'" >&2
        echo "exit=2"; exit 2 ;;
   esac
@@ -22,7 +26,9 @@ done
 
 spsc="$bin/spsc_queue"
 shmtool="$bin/ringwire-shm"
-if [[ ! -x "$spsc" || ! -x "$shmtool" ]]; then
+if [[ "$mode" == kv-* ]]; then
+  source "$here/scripts/demo_kv.sh"
+elif [[ ! -x "$spsc" || ! -x "$shmtool" ]]; then
   echo "ERROR: invalid input or unavailable IPC resource: $spsc not built (run 'make' first)" >&2
   echo "exit=2"
   exit 2
@@ -112,7 +118,9 @@ case "$mode" in
   golden) run_golden ;;
   failure) run_failure ;;
   crash) run_crash ;;
-  *) echo "ERROR: invalid input or unavailable IPC resource: unknown mode '$mode' (golden, failure, crash)" >&2
+  kv-golden) run_kv_golden ;;
+  kv-failure) run_kv_failure ;;
+  *) echo "ERROR: invalid input or unavailable IPC resource: unknown mode '$mode' (golden, failure, crash, kv-golden, kv-failure)" >&2
      echo "exit=2"; exit 2 ;;
 esac
 exit $?
