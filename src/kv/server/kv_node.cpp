@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 namespace ringwire::kv::server {
 
@@ -475,13 +476,13 @@ void KvNode::expire(Clock::time_point now) {
 }
 
 void KvNode::sync_peers() {
+  std::set<raft::NodeId> ids;
   for (const auto& [id, m] : sm_.members()) {
-    if (id != cfg_.self_id && !m.peer_url().empty()) transport_->set_peer(id, m.peer_url());
+    if (id == cfg_.self_id || m.peer_url().empty()) continue;
+    transport_->set_peer(id, m.peer_url());
+    ids.insert(id);
   }
-  // Links to members that left are closed by remove_peer when their record disappears.
-  for (const auto& p : cfg_.cluster) {
-    if (p.id != cfg_.self_id && sm_.members().count(p.id) == 0) transport_->remove_peer(p.id);
-  }
+  transport_->retain(ids);  // members that left
 }
 
 void KvNode::publish_view() {

@@ -158,6 +158,21 @@ void PeerTransport::remove_peer(raft::NodeId id) {
   }
 }
 
+void PeerTransport::retain(const std::set<raft::NodeId>& ids) {
+  std::vector<std::shared_ptr<Link>> old;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = links_.begin(); it != links_.end();) {
+      if (ids.count(it->first) == 0) {
+        old.push_back(std::move(it->second));
+        it = links_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
 void PeerTransport::send(std::vector<raft::Message> messages) {
   std::lock_guard lk(mu_);
   for (auto& m : messages) {

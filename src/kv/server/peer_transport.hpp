@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,8 @@ class PeerTransport {
   // Adds the peer or changes its address (the link reconnects).
   void set_peer(raft::NodeId id, const std::string& address);
   void remove_peer(raft::NodeId id);
+  // Closes the links to every peer not in `ids`.
+  void retain(const std::set<raft::NodeId>& ids);
   // Loop thread; never blocks on the network.
   void send(std::vector<raft::Message> messages);
   // A stub for request/response calls to a peer (forwarded writes, member changes); null
