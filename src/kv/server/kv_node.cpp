@@ -336,6 +336,12 @@ void KvNode::start_read_round() {
 
 void KvNode::handle_ready() {
   raft::Ready rd = node_->ready();
+  // A leader may send before its own write is durable (Raft thesis 10.2.1): its appends
+  // promise nothing about its disk, and the core counts the leader toward a commit only once
+  // advance() reports its entries stable. So the leader's fsync overlaps the followers'.
+  // Everyone else's messages (votes, acks) promise durability and wait for the fsync.
+  const bool leading = node_->role() == raft::Role::kLeader && !rd.snapshot;
+  if (leading && !rd.messages.empty()) transport_->send(std::move(rd.messages));
   if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
     auto st = storage_->save(rd.snapshot, rd.entries, rd.hard_state);
     if (!st) {
@@ -343,7 +349,7 @@ void KvNode::handle_ready() {
       return;
     }
   }
-  if (!rd.messages.empty()) transport_->send(std::move(rd.messages));
+  if (!leading && !rd.messages.empty()) transport_->send(std::move(rd.messages));
   if (rd.snapshot) {
     if (!sm_.restore(rd.snapshot->data)) {
       fatal("snapshot from the leader at index " + std::to_string(rd.snapshot->index) +
@@ -660,7 +666,7 @@ void KvNode::watch_create(std::uint64_t stream, const etcdserverpb::WatchCreateR
     if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
   }
   const std::int64_t start = c.start_revision() > 0 ? c.start_revision() : rev + 1;
-  if (start <= store.compact_revision()) {
+  if (start < store.compact_revision()) {  // the compacted revision itself is served (etcd)
     created.set_watch_id(c.watch_id() != 0 ? c.watch_id() : -1);
     out->push(created);
     created.set_created(false);
