@@ -81,7 +81,8 @@ core::Result<std::unique_ptr<KvNode>> KvNode::open(const ServerConfig& cfg, Metr
     m.set_id(p.id);
     m.set_name(p.name);
     m.set_peer_url(p.peer_address);
-    if (p.id == cfg.self_id) m.set_client_url(cfg.listen);
+    // No client URL here, not even our own: founding records must be identical on every
+    // replica, and the attribute publisher only publishes while our record lacks it.
     n->sm_.add_founding_member(std::move(m));
   }
   rc.election_tick = cfg.election_ticks;
