@@ -358,7 +358,7 @@ void Server::shutdown() {
   down_ = true;
   // The loop first: it answers every waiting handler, so the servers' shutdown below does
   // not wait on handlers blocked for up to their deadline.
-  node_->stop();
+  if (node_) node_->stop();  // null when KvNode::open failed (refused start)
   const auto grace = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
   if (client_server_) client_server_->Shutdown(grace);
   if (peer_server_) peer_server_->Shutdown(std::chrono::system_clock::now());
