@@ -401,8 +401,9 @@ class Cluster {
     Member& m = members_.at(i);
     if (!m.channel) {
       grpc::ChannelArguments args;
+      // Quick reconnects, but no small GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the
+      // connect timeout, and a busy member (catching up) misses a 100 ms handshake.
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
       args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
       // A fresh connection per start (so a restarted member is not behind a backoff).
@@ -425,30 +426,38 @@ class Cluster {
     ctx.set_deadline(std::chrono::system_clock::now() + d);
   }
 
-  std::optional<epb::StatusResponse> status(std::size_t i, Ms timeout = 500ms) {
+  std::optional<epb::StatusResponse> status(std::size_t i, Ms timeout = 500ms,
+                                            std::string* error = nullptr) {
     if (members_.at(i).pid <= 0 || members_.at(i).paused) return std::nullopt;
     grpc::ClientContext ctx;
     set_deadline(ctx, timeout);
     epb::StatusRequest req;
     epb::StatusResponse resp;
-    if (!maintenance(i)->Status(&ctx, req, &resp).ok()) return std::nullopt;
+    const grpc::Status s = maintenance(i)->Status(&ctx, req, &resp);
+    if (!s.ok()) {
+      if (error != nullptr) *error = std::to_string(s.error_code()) + " " + s.error_message();
+      return std::nullopt;
+    }
     return resp;
   }
 
   bool wait_serving(std::size_t i, Ms timeout) {
     const auto until = SteadyClock::now() + timeout;
+    std::string error;
+    int attempts = 0;
     while (SteadyClock::now() < until) {
       if (!running(i)) {
         std::cerr << "[ cluster ] " << members_[i].name << " exited with " << members_[i].last_exit
                   << " while waiting for it to serve\n";
         return false;
       }
-      if (status(i)) return true;
+      if (status(i, 500ms, &error)) return true;
+      if (++attempts % 40 == 0) members_[i].channel.reset();  // a fresh connection now and then
       std::this_thread::sleep_for(20ms);
     }
     std::cerr << "[ cluster ] " << members_[i].name << " (pid " << members_[i].pid
               << ") did not answer Status on " << members_[i].client_address() << " within "
-              << timeout.count() << " ms\n";
+              << timeout.count() << " ms: " << error << "\n";
     return false;
   }
 
