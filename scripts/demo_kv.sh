@@ -54,9 +54,9 @@ leader_index() {  # prints the member index (1..3) that leads, or nothing
   echo "$out" | json_field "next((i+1 for i,e in enumerate(j['endpoints']) if e.get('reachable') and e['member_id']==$lead), '')" 2>/dev/null
 }
 
-wait_leader() {  # wait_leader [EXCEPT]: up to 10 s
+wait_leader() {  # wait_leader [EXCEPT]: up to 30 s (CI machines are loaded)
   local l
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     l=$(leader_index)
     if [[ -n "$l" && "$l" != "${1:-}" ]]; then echo "$l"; return 0; fi
     sleep 0.1
@@ -77,14 +77,14 @@ run_kv_golden() {
   step "start a 3-member cluster: $cluster"
   for i in 1 2 3; do start_member "$i"; done
   local lead
-  lead=$(wait_leader) || { echo "no leader elected within 10 s"; return 1; }
+  lead=$(wait_leader) || { echo "no leader elected within 30 s"; tail -5 "$kv_dir"/n*.log; return 1; }
   echo "leader: n$lead"
 
   step "write 100 keys (each acknowledged after a quorum made it durable)"
   local i
   for i in $(seq -w 0 99); do
-    "$kvc" --server="$endpoints" put "demo/key-$i" "value-$i" >/dev/null ||
-      { echo "put demo/key-$i failed"; return 1; }
+    "$kvc" --server="$endpoints" --timeout 10 put "demo/key-$i" "value-$i" >/dev/null ||
+      { echo "put demo/key-$i failed"; tail -5 "$kv_dir"/n*.log; return 1; }
   done
   local count
   count=$("$kvc" --server="$endpoints" --json get demo/ --prefix --count-only | json_field "j['count']")
@@ -96,7 +96,7 @@ run_kv_golden() {
   wait "${kv_pids[$lead]}" 2>/dev/null
   kv_pids[$lead]=""
   local killed=$lead
-  lead=$(wait_leader "$killed") || { echo "no new leader within 10 s"; return 1; }
+  lead=$(wait_leader "$killed") || { echo "no new leader within 30 s"; tail -5 "$kv_dir"/n*.log; return 1; }
   echo "new leader: n$lead"
 
   step "every acknowledged write is still there"
@@ -108,20 +108,21 @@ run_kv_golden() {
 
   step "20 more writes without n$killed"
   for i in $(seq 100 119); do
-    "$kvc" --server="$endpoints" put "demo/key-$i" "value-$i" >/dev/null || return 1
+    "$kvc" --server="$endpoints" --timeout 10 put "demo/key-$i" "value-$i" >/dev/null ||
+      { echo "put demo/key-$i failed"; tail -5 "$kv_dir"/n*.log; return 1; }
   done
 
   step "restart n$killed from its data dir; it catches up"
   start_member "$killed"
   local mine=0
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     mine=$("$kvc" --server="127.0.0.1:${cport[$killed]}" --timeout 1 --json get demo/ --prefix \
       --count-only --serializable 2>/dev/null | json_field "j['count']" 2>/dev/null) || mine=0
     [[ "$mine" == 120 ]] && break
     sleep 0.1
   done
   echo "n$killed serves $mine keys locally (serializable read)"
-  [[ "$mine" == 120 ]] || return 3
+  [[ "$mine" == 120 ]] || { tail -5 "$kv_dir"/n*.log; return 3; }
 
   step "stop every member"
   kv_cleanup
