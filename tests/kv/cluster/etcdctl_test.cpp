@@ -1,6 +1,8 @@
 // etcdctl (v3 API) against a ringwire cluster: put / get / del / watch / member list /
 // endpoint status, outputs checked. Skipped when /usr/bin/etcdctl is absent
 // (scripts/setup-deps.sh installs etcd-client).
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -109,16 +111,59 @@ TEST_F(EtcdctlTest, PutGetDelWatchMembersStatus) {
   // Watch from revision 1 replays the history of foo (etcdctl watch runs until killed).
   r = sh(ctl(e1, "watch foo --rev=1", 3));
   EXPECT_EQ(r.out, "PUT\nfoo\nbar\nPUT\nfoo\nbaz\nPUT\nfoo\nqux\n") << r.out;
-  // A live watch: start it, then write.
-  ShellRun live;
-  std::thread watcher([&] { live = sh(ctl(e0, "watch live --prefix --prev-kv", 4)); });
-  std::this_thread::sleep_for(1500ms);
-  EXPECT_EQ(sh(ctl(e1, "put live/x 1")).out, "OK\n");
-  EXPECT_EQ(sh(ctl(e1, "put live/x 2")).out, "OK\n");
-  EXPECT_EQ(sh(ctl(e1, "del live/x")).out, "1\n");
-  watcher.join();
-  EXPECT_EQ(live.out, "PUT\nlive/x\n1\nPUT\nlive/x\n1\nlive/x\n2\nDELETE\nlive/x\n2\nlive/x\n\n")
-      << live.out;
+  // A live watch: etcdctl started (by PID, so it can be stopped by PID), then the writes. It
+  // watches from the next revision, so a slow etcdctl start cannot miss an event.
+  auto cl = c.client();
+  ASSERT_NE(cl, nullptr);
+  auto head = cl->get("foo");
+  ASSERT_TRUE(head);
+  const std::string expected_live =
+      "PUT\nlive/x\n1\nPUT\nlive/x\n1\nlive/x\n2\nDELETE\nlive/x\n2\nlive/x\n\n";
+  std::string live;
+  {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    const std::string rev = "--rev=" + std::to_string(head->header.revision + 1);
+    const std::string ep = "--endpoints=" + e0;
+    const char* argv[] = {kEtcdctl,   ep.c_str(),  "watch",     "live",
+                          "--prefix", "--prev-kv", rev.c_str(), nullptr};
+    const pid_t parent = ::getpid();
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(120);
+      ::dup2(fds[1], 1);
+      ::dup2(fds[1], 2);
+      ::setenv("ETCDCTL_API", "3", 1);
+      ::execv(kEtcdctl, const_cast<char* const*>(argv));
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(sh(ctl(e1, "put live/x 1")).out, "OK\n");
+    EXPECT_EQ(sh(ctl(e1, "put live/x 2")).out, "OK\n");
+    EXPECT_EQ(sh(ctl(e1, "del live/x")).out, "1\n");
+    const auto until = SteadyClock::now() + 20s;
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    while (live.size() < expected_live.size() && SteadyClock::now() < until) {
+      char buf[512];
+      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      if (n > 0) {
+        live.append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0) {
+        break;
+      } else {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    ::kill(pid, SIGTERM);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ::close(fds[0]);
+  }
+  EXPECT_EQ(live, expected_live);
 
   // member list: id, status, name, peer URLs, client URLs, is learner.
   r = sh(ctl(e0, "member list"));

@@ -1,9 +1,11 @@
 // Load: at least 100,000 puts and linearizable gets from 12 client threads against a 3-member
 // cluster, every answer checked, then every key checked on every member.
 //
-// fsync stays ON (the default): group commit batches the 12 writers' puts into one
-// fdatasync per Raft turn, which keeps this test well inside its ~60 s CI budget on a 2-core
-// machine. RINGWIRE_KV_LOAD_OPS overrides the operation count.
+// --no-fsync: measured on the shared 2-core machine (load ~16), 20,000 operations ran at
+// 527 ops/s with fsync and 1,279 ops/s without; with fsync the 100,000 operations take ~190 s,
+// far over this test's ~60 s CI budget. Durability under crashes is the failover and recovery
+// tests' job (they keep fsync on). RINGWIRE_KV_LOAD_FSYNC=1 turns fsync back on,
+// RINGWIRE_KV_LOAD_OPS overrides the operation count.
 #include <map>
 
 #include "cluster_fixture.hpp"
@@ -26,6 +28,9 @@ TEST_F(LoadTest, HundredThousandCheckedOperations) {
 
   ClusterOptions o;
   o.log_level = "warn";
+  o.no_fsync = true;
+  if (const char* e = std::getenv("RINGWIRE_KV_LOAD_FSYNC"); e != nullptr && *e != '\0')
+    o.no_fsync = std::string(e) == "0";
   Cluster c(o);
   c.start_all();
   ASSERT_TRUE(c.wait_leader(15s).has_value());
@@ -85,9 +90,9 @@ TEST_F(LoadTest, HundredThousandCheckedOperations) {
     w.join();
   const double secs = seconds_between(t0, SteadyClock::now());
   std::printf(
-      "[ load ] %llu operations (puts + linearizable gets, %d threads, fsync on) in "
+      "[ load ] %llu operations (puts + linearizable gets, %d threads, fsync %s) in "
       "%.2f s: %.0f ops/s\n",
-      static_cast<unsigned long long>(ops.load()), kThreads, secs,
+      static_cast<unsigned long long>(ops.load()), kThreads, o.no_fsync ? "off" : "on", secs,
       static_cast<double>(ops.load()) / secs);
   EXPECT_GE(ops.load(), total_ops);
   EXPECT_EQ(failed.load(), 0u) << first_problem;
