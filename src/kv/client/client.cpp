@@ -1,5 +1,6 @@
 // ringwire::kv::client over the generated etcd v3 gRPC stubs (see client.hpp for the
 // contract: failover, deadlines, dedup metadata).
+#include "ringwire/kv/grpc_runtime.hpp"
 #include "ringwire/kv/client/client.hpp"
 
 #include <grpcpp/grpcpp.h>
@@ -399,6 +400,7 @@ Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::create(Options options) {
+  tune_grpc_runtime();
   auto eps = parse_endpoints(options.endpoints);
   if (!eps) return eps.status();
   if (options.timeout <= std::chrono::milliseconds(0)) {

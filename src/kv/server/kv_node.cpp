@@ -14,7 +14,6 @@ constexpr int kUnavailable = 14;
 constexpr int kDeadlineExceeded = 4;
 constexpr int kFailedPrecondition = 9;
 constexpr int kInvalidArgument = 3;
-const char* const kNotLeader = "ringwire: not the leader";
 
 pb::ApplyResult error_result(int code, std::string msg) {
   pb::ApplyResult r;
@@ -23,9 +22,6 @@ pb::ApplyResult error_result(int code, std::string msg) {
   return r;
 }
 
-bool is_not_leader(const pb::ApplyResult& r) {
-  return r.grpc_code() == kUnavailable && r.error() == kNotLeader;
-}
 
 template <class P, class V>
 void fulfil(P& promise, V&& value) {
@@ -244,14 +240,16 @@ void KvNode::turn() {
     last_leader_ = lead;
     view_dirty_ = true;
   }
-  if (was_leader_ && !leading) {
-    // Our proposals may or may not commit under the next leader: the caller must treat them
-    // as unknown (kv_client retries them with the same request id, applied at most once).
+  if (!leading && (was_leader_ || lead != last_leader_seen_)) {
+    // Proposals we made as leader, or forwarded to the old leader, may or may not commit
+    // under the next one: the caller must treat them as unknown (kv_client retries them with
+    // the same request id, which is applied at most once).
     for (auto& [id, c] : proposed_) {
       fulfil(c->done, error_result(kUnavailable, "etcdserver: leader changed"));
     }
     proposed_.clear();
   }
+  last_leader_seen_ = lead;
   was_leader_ = leading;
   leader_.store(lead, std::memory_order_relaxed);
   term_.store(node_->term(), std::memory_order_relaxed);
@@ -276,12 +274,41 @@ void KvNode::turn() {
 }
 
 void KvNode::propose_pending() {
-  if (to_propose_.empty()) return;
+  if (to_propose_.empty() && forwarded_in_.empty()) return;
   std::vector<std::shared_ptr<WriteCall>> calls;
   calls.swap(to_propose_);
+  const raft::NodeId lead = node_->leader();
   if (node_->role() != raft::Role::kLeader) {
-    for (auto& c : calls)
-      fulfil(c->done, error_result(kUnavailable, kNotLeader));
+    // Not ours to propose: whoever sent these fails them on the leader change it will see.
+    forwarded_in_.clear();
+    if (lead == raft::kNone) {
+      to_propose_ = std::move(calls);  // wait for an election (expire() bounds the wait)
+      return;
+    }
+    // Forward to the leader over our Peer stream, batched with the Raft traffic. We answer
+    // the caller ourselves when we apply the entry (origin = us), as every member applies it.
+    std::vector<std::string> out;
+    std::vector<std::uint64_t> ids;
+    for (auto& c : calls) {
+      if (auto err = sm_.store().validate(c->cmd)) {
+        fulfil(c->done, error_result(err->grpc_code, err->message));
+        continue;
+      }
+      const std::uint64_t id = next_request_id_++;
+      c->cmd.set_request_id(id);
+      c->cmd.set_origin(cfg_.self_id);
+      out.push_back(c->cmd.SerializeAsString());
+      ids.push_back(id);
+      proposed_[id] = c;
+    }
+    if (out.empty()) return;
+    metrics_->forwarded.fetch_add(out.size(), std::memory_order_relaxed);
+    if (!transport_->send_proposals(lead, std::move(out))) {
+      for (auto id : ids) {
+        fulfil(proposed_[id]->done, error_result(kUnavailable, "ringwire: leader unreachable"));
+        proposed_.erase(id);
+      }
+    }
     return;
   }
   std::vector<std::string> batch;
@@ -293,7 +320,9 @@ void KvNode::propose_pending() {
       for (auto id : ids) {
         auto it = proposed_.find(id);
         if (it == proposed_.end()) continue;
-        fulfil(it->second->done, error_result(kUnavailable, kNotLeader));
+        // Refused (a leadership transfer is running): try again next turn, as leader or by
+        // forwarding to whoever leads then; expire() bounds the wait.
+        to_propose_.push_back(std::move(it->second));
         proposed_.erase(it);
       }
     } else {
@@ -302,6 +331,13 @@ void KvNode::propose_pending() {
     batch.clear();
     ids.clear();
   };
+  // Followers validated these; a retry of an applied request is answered from the session
+  // table at apply time, so they need no dedup check here.
+  for (auto& f : forwarded_in_) {
+    batch.push_back(std::move(f));
+    if (batch.size() >= cfg_.max_batch) flush();
+  }
+  forwarded_in_.clear();
   for (auto& c : calls) {
     if (auto err = sm_.store().validate(c->cmd)) {
       fulfil(c->done, error_result(err->grpc_code, err->message));
@@ -465,6 +501,11 @@ void KvNode::expire(Clock::time_point now) {
     }
   }
   std::erase_if(to_read_, [&](const auto& c) { return c->deadline < now; });
+  std::erase_if(to_propose_, [&](const auto& c) {
+    if (c->deadline >= now) return false;
+    fulfil(c->done, error_result(kUnavailable, "etcdserver: no leader"));
+    return true;
+  });
   // A ReadIndex request or its answer can be lost with a message: ask again.
   for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
     if (now - it->second.started >
@@ -536,7 +577,7 @@ void KvNode::fill_members(google::protobuf::RepeatedPtrField<etcdserverpb::Membe
 
 // ---------------------------------------------------------------- handler side
 
-pb::ApplyResult KvNode::propose_as_leader(pb::Command cmd, Clock::time_point deadline) {
+pb::ApplyResult KvNode::submit(pb::Command cmd, Clock::time_point deadline) {
   auto call = std::make_shared<WriteCall>();
   call->cmd = std::move(cmd);
   call->deadline = deadline;
@@ -549,34 +590,8 @@ pb::ApplyResult KvNode::propose_as_leader(pb::Command cmd, Clock::time_point dea
 }
 
 pb::ApplyResult KvNode::write(pb::Command cmd, Clock::time_point deadline) {
-  for (;;) {
-    if (Clock::now() >= deadline || stop_.load()) {
-      return error_result(kDeadlineExceeded, "etcdserver: request timed out");
-    }
-    const raft::NodeId lead = leader_.load(std::memory_order_relaxed);
-    if (lead == cfg_.self_id) {
-      auto r = propose_as_leader(cmd, deadline);
-      if (!is_not_leader(r)) return r;
-    } else if (lead != raft::kNone) {
-      if (auto stub = transport_->stub(lead)) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(to_system(deadline));
-        pb::ForwardRequest fr;
-        *fr.mutable_command() = cmd;
-        pb::ApplyResult r;
-        metrics_->forwarded.fetch_add(1, std::memory_order_relaxed);
-        const grpc::Status s = stub->Forward(&ctx, fr, &r);
-        if (s.ok() && !is_not_leader(r)) return r;
-        if (!s.ok()) {
-          // Sent or not, we cannot tell: the caller decides (kv_client retries with its
-          // request id, which the leader applies at most once).
-          return error_result(kUnavailable, "ringwire: forwarding to leader " + hex(lead) +
-                                                " failed: " + s.error_message());
-        }
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // no leader yet: wait a tick
-  }
+  // The loop proposes it when leading, or forwards it to the leader over the Peer stream.
+  return submit(std::move(cmd), deadline);
 }
 
 grpc::Status KvNode::range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp,
@@ -602,6 +617,13 @@ grpc::Status KvNode::range(const etcdserverpb::RangeRequest& req, etcdserverpb::
   auto [status, r] = fut.get();
   if (status.ok()) *resp = std::move(r);
   return status;
+}
+
+void KvNode::propose_forwarded(std::vector<std::string> commands) {
+  inbox_.post([this, c = std::move(commands)]() mutable {
+    for (auto& cmd : c)
+      forwarded_in_.push_back(std::move(cmd));
+  });
 }
 
 void KvNode::step(std::vector<raft::Message> batch) {
@@ -753,7 +775,7 @@ grpc::Status KvNode::member_add(const etcdserverpb::MemberAddRequest& req,
   cmd.mutable_add_member()->set_id(id);
   cmd.mutable_add_member()->set_peer_url(url);
   cmd.mutable_add_member()->set_learner(req.islearner());
-  auto r = propose_as_leader(cmd, deadline);
+  auto r = submit(cmd, deadline);
   if (r.grpc_code() != 0) return to_status(r);
   raft::ConfChange cc{
       req.islearner() ? raft::ConfChange::Kind::kAddLearner : raft::ConfChange::Kind::kAddVoter,

@@ -57,10 +57,10 @@ class KvNode {
   void stop();
 
   // ---- gRPC handler threads (each blocks until answered or `deadline`) ----
-  // A write: proposed here when leading, else forwarded to the leader.
+  // A write: proposed here when leading, else forwarded to the leader over the Peer stream;
+  // answered once this member applied it (every member applies every entry).
   pb::ApplyResult write(pb::Command cmd, Clock::time_point deadline);
-  // A write forwarded by a follower: only the leader takes it.
-  pb::ApplyResult propose_as_leader(pb::Command cmd, Clock::time_point deadline);
+  pb::ApplyResult submit(pb::Command cmd, Clock::time_point deadline);
   grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp,
                      Clock::time_point deadline);
   grpc::Status member_add(const etcdserverpb::MemberAddRequest& req,
@@ -72,6 +72,8 @@ class KvNode {
                               Clock::time_point deadline);
   grpc::Status move_leader(raft::NodeId target, Clock::time_point deadline);
   void step(std::vector<raft::Message> batch);  // messages from a peer (no wait)
+  // Commands a follower forwarded over its Peer stream (no wait; the follower answers).
+  void propose_forwarded(std::vector<std::string> commands);
 
   // Watch streams: registration and requests run on the loop; responses go to the stream.
   std::uint64_t open_watch_stream(std::shared_ptr<WatchStream> s);
@@ -94,6 +96,7 @@ class KvNode {
     std::promise<pb::ApplyResult> done;
     Clock::time_point deadline;
   };
+  std::vector<std::string> forwarded_in_;  // leader: commands followers asked us to propose
   struct ReadCall {
     etcdserverpb::RangeRequest req;
     std::promise<std::pair<grpc::Status, etcdserverpb::RangeResponse>> done;
@@ -150,6 +153,7 @@ class KvNode {
   std::uint64_t applied_ = 0;
   std::uint64_t snapshot_index_ = 0;
   raft::NodeId last_leader_ = raft::kNone;
+  raft::NodeId last_leader_seen_ = raft::kNone;
   Clock::time_point next_tick_;
   Clock::time_point last_progress_notify_;
   bool was_leader_ = false;

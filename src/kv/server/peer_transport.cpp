@@ -48,6 +48,14 @@ class PeerTransport::Link {
     }
     cv_.notify_one();
   }
+  void enqueue_proposals(std::vector<std::string> proposals) {
+    {
+      std::lock_guard lk(mu_);
+      for (auto& p : proposals)
+        proposals_.push_back(std::move(p));
+    }
+    cv_.notify_one();
+  }
   void stop() {
     {
       std::lock_guard lk(mu_);
@@ -69,15 +77,21 @@ class PeerTransport::Link {
       pb::RaftBatch batch;
       {
         std::unique_lock lk(mu_);
-        cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_ || !q_.empty(); });
+        cv_.wait_for(lk, std::chrono::milliseconds(200),
+                     [&] { return stop_ || !q_.empty() || !proposals_.empty(); });
         if (stop_) break;
-        if (q_.empty()) continue;
+        if (q_.empty() && proposals_.empty()) continue;
         batch.set_cluster_id(cluster_id_);
         std::size_t bytes = 0;
         while (!q_.empty() && bytes < (4u << 20)) {
           bytes += q_.front().ByteSizeLong();
           *batch.add_messages() = std::move(q_.front());
           q_.pop_front();
+        }
+        while (!proposals_.empty() && bytes < (8u << 20)) {
+          bytes += proposals_.front().size();
+          batch.add_proposals(std::move(proposals_.front()));
+          proposals_.pop_front();
         }
       }
       const auto n = static_cast<std::uint64_t>(batch.messages_size());
@@ -122,6 +136,7 @@ class PeerTransport::Link {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<pb::RaftMessage> q_;
+  std::deque<std::string> proposals_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   bool stop_ = false;
   std::atomic<bool> connected_{false};
@@ -185,6 +200,14 @@ void PeerTransport::send(std::vector<raft::Message> messages) {
     to_wire(m, &w);
     it->second->enqueue(std::move(w));
   }
+}
+
+bool PeerTransport::send_proposals(raft::NodeId leader, std::vector<std::string> proposals) {
+  std::lock_guard lk(mu_);
+  auto it = links_.find(leader);
+  if (it == links_.end()) return false;
+  it->second->enqueue_proposals(std::move(proposals));
+  return true;
 }
 
 std::shared_ptr<pb::Peer::Stub> PeerTransport::stub(raft::NodeId id) {

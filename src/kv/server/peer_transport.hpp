@@ -44,6 +44,9 @@ class PeerTransport {
   void retain(const std::set<raft::NodeId>& ids);
   // Loop thread; never blocks on the network.
   void send(std::vector<raft::Message> messages);
+  // Follower -> leader: commands to propose, batched with the Raft traffic. False when the
+  // peer is unknown (the caller answers its callers).
+  bool send_proposals(raft::NodeId leader, std::vector<std::string> proposals);
   // A stub for request/response calls to a peer (forwarded writes, member changes); null
   // when the peer is unknown.
   std::shared_ptr<pb::Peer::Stub> stub(raft::NodeId id);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "ringwire/kv/grpc_runtime.hpp"
 #include "ringwire/kv/internal.grpc.pb.h"
 #include "server/raft_codec.hpp"
 
@@ -262,12 +263,16 @@ class PeerService final : public pb::Peer::Service {
         msgs.push_back(std::move(*m));
       }
       if (!msgs.empty()) node_->step(std::move(msgs));
+      if (batch.proposals_size() > 0) {
+        node_->propose_forwarded(
+            std::vector<std::string>(batch.proposals().begin(), batch.proposals().end()));
+      }
     }
     return grpc::Status::OK;
   }
   grpc::Status Forward(grpc::ServerContext* ctx, const pb::ForwardRequest* req,
                        pb::ApplyResult* resp) override {
-    *resp = node_->propose_as_leader(req->command(), deadline_of(ctx));
+    *resp = node_->submit(req->command(), deadline_of(ctx));
     return grpc::Status::OK;
   }
   grpc::Status MemberAdd(grpc::ServerContext* ctx, const etcdserverpb::MemberAddRequest* req,
@@ -289,6 +294,12 @@ class PeerService final : public pb::Peer::Service {
 };
 
 void tune(grpc::ServerBuilder& b) {
+  // The sync server hands each call to a thread from a pool that grows when every thread is
+  // busy and shrinks past MAX_POLLERS idle ones. With the default (2) a burst of concurrent
+  // calls made it create and destroy threads constantly (mmap/munmap of stacks was a top
+  // kernel cost); keep enough threads for the concurrency we serve.
+  b.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  b.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   b.SetMaxReceiveMessageSize(512 << 20);
   b.SetMaxSendMessageSize(512 << 20);
   // Peers ping every second (peer_channel_args); allow it.
@@ -310,6 +321,7 @@ struct Server::Services {
 };
 
 core::Result<std::unique_ptr<Server>> Server::start(const ServerConfig& cfg) {
+  tune_grpc_runtime();
   std::unique_ptr<Server> s(new Server());
   auto node = KvNode::open(cfg, &s->metrics_);
   if (!node) return node.status();
