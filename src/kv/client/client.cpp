@@ -1,7 +1,7 @@
 // ringwire::kv::client over the generated etcd v3 gRPC stubs (see client.hpp for the
 // contract: failover, deadlines, dedup metadata).
-#include "ringwire/kv/grpc_runtime.hpp"
 #include "ringwire/kv/client/client.hpp"
+#include "ringwire/kv/grpc_runtime.hpp"
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -196,8 +196,10 @@ struct Endpoint {
     // per connection number gives Clients their own connection when asked to.
     args.SetInt("ringwire.connection", connection);
     args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+    // gRPC also uses MIN_RECONNECT_BACKOFF as the minimum connect timeout: a small value
+    // made reconnects to a restarted member fail for many seconds on a loaded machine.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     kv = pb::KV::NewStub(channel);
