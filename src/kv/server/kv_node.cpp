@@ -22,7 +22,6 @@ pb::ApplyResult error_result(int code, std::string msg) {
   return r;
 }
 
-
 template <class P, class V>
 void fulfil(P& promise, V&& value) {
   try {
@@ -109,6 +108,7 @@ core::Result<std::unique_ptr<KvNode>> KvNode::open(const ServerConfig& cfg, Metr
       }
       n->applied_ = n->snapshot_index_ = rec.snapshot->index;
     }
+    n->durable_hs_ = *rec.hard_state;
     raft::DurableState ds{rec.hard_state, std::move(rec.entries), rec.snapshot};
     auto r = raft::Node::restart(rc, ds);
     if (!r.node) return {core::Errc::invalid_argument, r.error};
@@ -146,6 +146,7 @@ void KvNode::stop() {
   // calls away), then answer every call still waiting so no handler sits out its deadline.
   inbox_.drain([](Inbox::Fn& fn) { fn(); });
   abort_pending();
+  if (deferred_hs_ && !failed_.load()) storage_->save(std::nullopt, {}, deferred_hs_);
   if (transport_) transport_->stop();
   hub_.close_all("server shutting down");
 }
@@ -379,11 +380,25 @@ void KvNode::handle_ready() {
   // Everyone else's messages (votes, acks) promise durability and wait for the fsync.
   const bool leading = node_->role() == raft::Role::kLeader && !rd.snapshot;
   if (leading && !rd.messages.empty()) transport_->send(std::move(rd.messages));
-  if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
-    auto st = storage_->save(rd.snapshot, rd.entries, rd.hard_state);
+  // The commit index is volatile state in Raft (a restarted member relearns it), so a hard
+  // state that only moved the commit index is not worth an fsync of its own: it rides along
+  // with the next write that must be synced anyway. Term and vote are written at once.
+  std::optional<raft::HardState> hs = rd.hard_state;
+  if (hs && hs->term == durable_hs_.term && hs->vote == durable_hs_.vote && !rd.snapshot &&
+      rd.entries.empty()) {
+    deferred_hs_ = hs;
+    hs.reset();
+  }
+  if (!hs && deferred_hs_ && (rd.snapshot || !rd.entries.empty())) hs = deferred_hs_;
+  if (rd.snapshot || !rd.entries.empty() || hs) {
+    auto st = storage_->save(rd.snapshot, rd.entries, hs);
     if (!st) {
       fatal("WAL write failed: " + st.to_string());
       return;
+    }
+    if (hs) {
+      durable_hs_ = *hs;
+      deferred_hs_.reset();
     }
   }
   if (!leading && !rd.messages.empty()) transport_->send(std::move(rd.messages));

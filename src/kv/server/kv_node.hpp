@@ -151,6 +151,8 @@ class KvNode {
   std::vector<std::shared_ptr<ConfCall>> to_conf_;
   std::map<std::uint64_t, std::shared_ptr<ConfCall>> conf_proposed_;  // by entry index
   std::uint64_t applied_ = 0;
+  raft::HardState durable_hs_;                  // the hard state the WAL holds
+  std::optional<raft::HardState> deferred_hs_;  // a commit-only change not written yet
   std::uint64_t snapshot_index_ = 0;
   raft::NodeId last_leader_ = raft::kNone;
   raft::NodeId last_leader_seen_ = raft::kNone;
