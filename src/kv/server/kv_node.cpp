@@ -437,7 +437,7 @@ void KvNode::apply_entry(const raft::Entry& e) {
       node_->apply_conf_change(e.index, *cc);
       sm_.apply_conf_change(*cc);
       sync_peers();
-      view_dirty_ = true;
+      publish_view();  // before the caller is answered: its reply lists the members
       spdlog::info("membership change applied at {}: {} {:x}", e.index,
                    cc->kind == raft::ConfChange::Kind::kRemove ? "remove" : "add", cc->node);
     } else {
@@ -459,7 +459,7 @@ void KvNode::apply_entry(const raft::Entry& e) {
     if (!err.empty()) spdlog::error("apply: {}", err);
     if (a.members_changed) {
       sync_peers();
-      view_dirty_ = true;
+      publish_view();  // before the caller is answered
     }
     if (a.origin == cfg_.self_id && a.request_id != 0) {
       auto it = proposed_.find(a.request_id);

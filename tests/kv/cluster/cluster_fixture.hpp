@@ -158,6 +158,7 @@ struct ClusterOptions {
   std::vector<std::string> extra_args;  // given to every member
   bool no_fsync = false;
   std::string log_level = "info";
+  int founding = 0;  // members in --cluster (0: all); the others join later via MemberAdd
 };
 
 struct Member {
@@ -195,7 +196,10 @@ class Cluster {
       m.id = member_id_of(m.peer_address());
       members_.push_back(std::move(m));
     }
-    for (const auto& m : members_) {
+    const std::size_t founding =
+        opts_.founding > 0 ? static_cast<std::size_t>(opts_.founding) : members_.size();
+    for (std::size_t i = 0; i < founding && i < members_.size(); ++i) {
+      const auto& m = members_[i];
       cluster_flag_ += (cluster_flag_.empty() ? "" : ",") + m.name + "=" + m.peer_address();
     }
   }
