@@ -1,6 +1,9 @@
 #include "linearizability.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <map>
 #include <unordered_set>
@@ -338,7 +341,36 @@ void find_window(const std::vector<RegOp>& sorted, std::size_t stuck, KeyReport*
 
 }  // namespace
 
+namespace {
+
+// The search recurses once per linearized op, and a key of a long soak has tens of thousands:
+// run it on a thread with a 1 GiB stack (reserved address space, touched only as used).
+void run_with_big_stack(const std::function<void()>& fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, std::size_t{1} << 30);
+  pthread_t t;
+  auto trampoline = [](void* p) -> void* {
+    (*static_cast<const std::function<void()>*>(p))();
+    return nullptr;
+  };
+  if (pthread_create(&t, &attr, trampoline, const_cast<std::function<void()>*>(&fn)) == 0) {
+    pthread_join(t, nullptr);
+  } else {
+    fn();  // no thread: the caller's stack must do
+  }
+  pthread_attr_destroy(&attr);
+}
+
+}  // namespace
+
 CheckReport check_history(const History& h, const CheckOptions& o) {
+  CheckReport report;
+  run_with_big_stack([&] { report = check_history_here(h, o); });
+  return report;
+}
+
+CheckReport check_history_here(const History& h, const CheckOptions& o) {
   std::map<std::string, std::vector<std::size_t>> by_key;
   for (std::size_t i = 0; i < h.size(); ++i)
     by_key[h[i].key].push_back(i);

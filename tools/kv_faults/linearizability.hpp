@@ -59,6 +59,9 @@ struct CheckReport {
 // Values written must be unique per key for the pruning of unknown ops (docs); when they are
 // not, unknown ops are kept as "may take effect at any time after invoke" (slower, still sound).
 // Every key starts absent.
+// Runs on its own thread with a large stack (the search is recursive).
 CheckReport check_history(const History& h, const CheckOptions& o = {});
+// The same on the caller's thread.
+CheckReport check_history_here(const History& h, const CheckOptions& o = {});
 
 }  // namespace ringwire::tools::kv_faults
