@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -29,6 +30,7 @@
 #include "nemesis.hpp"
 #include "network.hpp"
 #include "nodes.hpp"
+#include "proc.hpp"
 #include "report.hpp"
 #include "ringwire/core/status.hpp"
 #include "workload.hpp"
@@ -76,6 +78,17 @@ int free_loopback_port() {
   }
   if (fd >= 0) ::close(fd);
   return port;
+}
+
+// Default output dirs (kv_faults.<pid> in the temp dir) of runs that were killed.
+void remove_stale_out_dirs() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("kv_faults.", 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + 10, nullptr, 10);
+    if (pid > 0 && !pid_alive(static_cast<pid_t>(pid))) fs::remove_all(e.path(), ec);
+  }
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -204,6 +217,7 @@ int main(int argc, char** argv) {
     cfg.network = "loopback (not root: no network namespaces)";
   } else {
     Network::cleanup_stale();
+    remove_stale_out_dirs();
     net = std::make_unique<Network>();
     std::string err;
     if (!net->create(cfg.nodes, &err)) {
@@ -325,6 +339,11 @@ int main(int argc, char** argv) {
   res.faults = nemesis.counts();
   res.fault_events = nemesis.events();
   const int rc = write_report(cfg, history, res, std::cout);
-  if (own_out && rc == core::kExitOk && !keep) fs::remove_all(cfg.out_dir, ec);
+  // A passing run keeps its history and logs under --out, not the members' data dirs.
+  if (rc == core::kExitOk && !keep) {
+    for (const auto& s : specs)
+      fs::remove_all(s.data_dir, ec);
+    if (own_out) fs::remove_all(cfg.out_dir, ec);
+  }
   return rc;
 }

@@ -143,7 +143,10 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
                cfg.unsafe ? ", UNSAFE local reads" : "", h.size(), ops["ok"].get<int>(),
                ops["fail"].get<int>(), ops["unknown"].get<int>(), fault_total,
                fault_list.empty() ? "none" : fault_list.c_str(), verdict_name(r.check.verdict),
-               r.check.keys.size(), r.lost.size(), r.final.converged ? "yes" : "NO",
+               r.check.keys.size(), r.lost.size(),
+               r.interrupted       ? "not checked (interrupted)"
+               : r.final.converged ? "yes"
+                                   : "NO",
                verdict.c_str(), rc,
                safety_failed ? (", details in " + cfg.out_dir + "/failure.txt").c_str() : "");
   for (const auto& l : r.lost)
