@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench build demo test tsan asan install-check bench format ci clean
+.PHONY: all deps deps-bench build demo test tsan asan install-check bench soak format ci clean
 
 all: build
 
@@ -58,6 +58,14 @@ bench: deps-bench
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build build -j $(JOBS)
 	bench/run_benchmarks.sh
+
+# Fault-injection soak (docs/reliability.md): 5 members, every fault, DURATION seconds
+# (default 30 min); needs root (network namespaces). SEED=0 picks one (printed).
+DURATION ?= 1800
+SEED ?= 0
+soak: build
+	build/bin/kv_faults --nodes 5 --duration $(DURATION) --faults all --clients 10 --keys 8 \
+	  --seed $(SEED) --out build/soak
 
 format:
 	git ls-files '*.hpp' '*.cpp' | xargs clang-format -i
