@@ -100,7 +100,13 @@ bool Network::create(int nodes, std::string* error) {
   const pid_t me = ::getpid();
   tag_ = "rwf" + std::to_string(me);
   bridge_ = tag_ + "b";
-  subnet_ = "10.77." + std::to_string(20 + me % 200) + ".";
+  // A /24 no other interface here uses (two runs at once must not share one).
+  std::string addrs;
+  run_command({"ip", "-o", "addr", "show"}, &addrs);
+  for (int k = 0; k < 200; ++k) {
+    subnet_ = "10.77." + std::to_string(20 + (me + k) % 200) + ".";
+    if (addrs.find(" " + subnet_) == std::string::npos) break;
+  }
   created_ = true;  // from here on destroy() removes whatever exists
   if (!ip_cmd({"link", "add", bridge_, "type", "bridge"}, error) ||
       !ip_cmd({"addr", "add", subnet_ + "254/24", "dev", bridge_}, error) ||
