@@ -121,7 +121,12 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
           cut.emplace_back(x, y);
     };
     int target = -1;
-    if (ev.kind == "kill" || ev.kind == "pause" || ev.kind == "slow") {
+    const bool needs_three = ev.kind == "partition" || ev.kind == "isolate" || ev.kind == "bridge";
+    if (needs_three && n < 3) {
+      ev.applied = false;  // no majority/minority split of fewer than 3 members
+      ev.detail = "needs at least 3 members";
+    }
+    if (ev.applied && (ev.kind == "kill" || ev.kind == "pause" || ev.kind == "slow")) {
       target = pick_target(ev.kind != "slow", &ev.target);
       if (target < 0) ev.applied = false;
     }
@@ -133,13 +138,13 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
       ev.detail = "SIGSTOP, SIGCONT after the hold";
     } else if (ev.kind == "slow" && target >= 0) {
       ev.applied = net_->slow(target, &ev.detail);
-    } else if (ev.kind == "partition") {
+    } else if (ev.kind == "partition" && ev.applied) {
       const int minority = 1 + static_cast<int>(rng_() % static_cast<std::uint64_t>((n - 1) / 2));
       std::vector<int> a(order.begin(), order.begin() + minority),
           b(order.begin() + minority, order.end());
       cut_between(a, b);
       ev.target = names(a) + " | " + names(b);
-    } else if (ev.kind == "isolate") {
+    } else if (ev.kind == "isolate" && ev.applied) {
       std::string label;
       auto l = nodes_->leader();
       const int victim = l ? *l : order[0];
@@ -148,7 +153,7 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
         if (i != victim) rest.push_back(i);
       cut_between({victim}, rest);
       ev.target = nodes_->spec(victim).name + (l ? " (leader)" : "") + " | " + names(rest);
-    } else if (ev.kind == "bridge") {
+    } else if (ev.kind == "bridge" && ev.applied) {
       // order[0] sees everyone; the others split in two halves that cannot talk.
       std::vector<int> a, b;
       for (std::size_t i = 1; i < order.size(); ++i)
