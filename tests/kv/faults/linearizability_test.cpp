@@ -248,6 +248,16 @@ TEST(Linearizability, LongConcurrentHistoriesPass) {
   }
 }
 
+// A soak's key: 100,000 ops. The search recurses once per op (it runs on a big stack).
+TEST(Linearizability, AHundredThousandOpsOnOneKey) {
+  const History h = generate(11, 8, 12'500, 0.05);
+  const CheckReport r = check_history(h);
+  EXPECT_EQ(r.verdict, Verdict::linearizable);
+  ASSERT_EQ(r.keys.size(), 1u);
+  std::printf("[ checker ] %zu ops, %llu steps\n", r.keys[0].ops,
+              static_cast<unsigned long long>(r.keys[0].steps));
+}
+
 TEST(Linearizability, OneStaleReadInALongHistoryIsFound) {
   int caught = 0;
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
