@@ -146,6 +146,10 @@ int main(int argc, char** argv) {
   app.add_option("--op-timeout", op_timeout_s, "client per-request deadline, seconds")
       ->check(CLI::Range(0.05, 60.0))
       ->capture_default_str();
+  std::vector<std::string> server_args;
+  app.add_option("--server-arg", server_args,
+                 "extra kv_server argument, repeatable (e.g. --server-arg=--lease-reads)")
+      ->allow_extra_args(false);
   app.add_option("--out", cfg.out_dir, "keep history, fault log, summary and node logs here");
   app.add_flag("--keep", keep, "keep the output dir even when the run passed");
   app.add_option("--kv-server", kv_server, "kv_server binary (default: next to kv_faults)");
@@ -269,6 +273,8 @@ int main(int argc, char** argv) {
                                  std::to_string(cfg.snapshot_entries)};
   if (cfg.no_fsync) extra.push_back("--no-fsync");
   if (cfg.unsafe) extra.push_back("--unsafe-local-reads");
+  extra.insert(extra.end(), server_args.begin(), server_args.end());
+  cfg.server_args = server_args;
   Nodes nodes(kv_server, specs, extra);
   spdlog::info("seed {}: {} nodes ({}), {} clients, {} keys, {:.0f} s, faults [{}]{}", cfg.seed,
                cfg.nodes, cfg.network, cfg.clients, cfg.keys, cfg.duration_s,

@@ -88,6 +88,7 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
                   {"keys", cfg.keys},
                   {"unsafe_local_reads", cfg.unsafe},
                   {"fsync", !cfg.no_fsync},
+                  {"server_args", cfg.server_args},
                   {"network", cfg.network},
                   {"netem", cfg.netem},
                   {"fault_kinds", cfg.faults},

@@ -25,6 +25,7 @@ struct RunConfig {
   std::vector<std::string> faults;
   bool unsafe = false;
   bool no_fsync = false;
+  std::vector<std::string> server_args;  // extra kv_server flags
   int snapshot_entries = 2000;
   std::string out_dir;
   bool json = false;
