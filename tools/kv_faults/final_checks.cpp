@@ -96,6 +96,7 @@ FinalResult final_reads(Nodes& nodes, int keys, Clock::time_point epoch,
       std::this_thread::sleep_for(200ms);
       continue;
     }
+    res.compared = true;
     res.converged = true;
     for (const auto& [key, per_node] : local) {
       for (const auto& [node, v] : per_node) {

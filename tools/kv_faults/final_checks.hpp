@@ -15,7 +15,8 @@ namespace ringwire::tools::kv_faults {
 class Nodes;
 
 struct FinalResult {
-  bool converged = false;
+  bool compared = false;   // the members reached one applied index and their states were compared
+  bool converged = false;  // ... and were equal
   std::string convergence_detail;
   int reads_ok = 0;
   int reads_failed = 0;

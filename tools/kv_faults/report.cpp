@@ -66,12 +66,15 @@ void write_windows(std::ostream& f, const History& h, const CheckReport& c) {
 
 int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std::ostream& out) {
   const bool linearizable = r.check.verdict == Verdict::linearizable;
-  const bool safety_failed = r.check.verdict == Verdict::not_linearizable || !r.lost.empty() ||
-                             (!r.interrupted && !r.final.converged);
+  // Members that never reached one applied index in time were not compared: no verdict on
+  // convergence (exit 1), unlike members that did and differ (exit 3).
+  const bool diverged = r.final.compared && !r.final.converged;
+  const bool safety_failed =
+      r.check.verdict == Verdict::not_linearizable || !r.lost.empty() || diverged;
   int rc = core::kExitOk;
   if (safety_failed) {
     rc = core::kExitVerifyFailed;
-  } else if (!linearizable || !r.unexpected_exits.empty() || r.interrupted) {
+  } else if (!linearizable || !r.unexpected_exits.empty() || r.interrupted || !r.final.compared) {
     rc = core::kExitNegative;
   }
   const std::string verdict = safety_failed ? "FAILED" : rc != 0 ? "NO VERDICT" : "PASSED";
@@ -97,6 +100,7 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
                   {"checker", check_json(r.check)},
                   {"lost_writes", r.lost},
                   {"converged", r.final.converged},
+                  {"convergence_compared", r.final.compared},
                   {"convergence", r.final.convergence_detail},
                   {"healthy_after_heal", r.healthy_after_heal},
                   {"unexpected_exits", r.unexpected_exits},
@@ -117,7 +121,7 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
     f << "kv_faults seed " << cfg.seed << ": " << verdict << "\n";
     for (const auto& l : r.lost)
       f << "lost write: " << l << "\n";
-    if (!r.final.converged) f << "not converged: " << r.final.convergence_detail << "\n";
+    if (diverged) f << "not converged: " << r.final.convergence_detail << "\n";
     write_windows(f, h, r.check);
     summary["failure_file"] = cfg.out_dir + "/failure.txt";
   }
@@ -127,6 +131,11 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
   }
 
   // Human summary on stderr (stdout is for --json).
+  const std::string convergence = r.interrupted ? "not checked (interrupted)"
+                                  : !r.final.compared
+                                      ? "not compared: " + r.final.convergence_detail
+                                  : r.final.converged ? "yes"
+                                                      : "NO: " + r.final.convergence_detail;
   const Json& ops = summary["ops"];
   std::string fault_list;
   int fault_total = 0;
@@ -144,11 +153,7 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
                cfg.unsafe ? ", UNSAFE local reads" : "", h.size(), ops["ok"].get<int>(),
                ops["fail"].get<int>(), ops["unknown"].get<int>(), fault_total,
                fault_list.empty() ? "none" : fault_list.c_str(), verdict_name(r.check.verdict),
-               r.check.keys.size(), r.lost.size(),
-               r.interrupted       ? "not checked (interrupted)"
-               : r.final.converged ? "yes"
-                                   : "NO",
-               verdict.c_str(), rc,
+               r.check.keys.size(), r.lost.size(), convergence.c_str(), verdict.c_str(), rc,
                safety_failed ? (", details in " + cfg.out_dir + "/failure.txt").c_str() : "");
   for (const auto& l : r.lost)
     std::fprintf(stderr, "  LOST: %s\n", l.c_str());
