@@ -108,7 +108,7 @@ std::vector<std::string> split(const std::string& s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   RunConfig cfg;
   std::string faults = "all";
   std::string check_file;
@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
   // ---- network -------------------------------------------------------------------------
@@ -352,4 +353,15 @@ int main(int argc, char** argv) {
     if (own_out) fs::remove_all(cfg.out_dir, ec);
   }
   return rc;
+}
+
+// Exceptions unwind through run(), so the network and the members are torn down by their
+// destructors on this path too.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n", e.what());
+    return core::kExitInvalid;
+  }
 }
