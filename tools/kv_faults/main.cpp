@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "disks.hpp"
 #include "final_checks.hpp"
 #include "history.hpp"
 #include "linearizability.hpp"
@@ -118,6 +119,7 @@ static int run(int argc, char** argv) {
   bool keep = false;
   std::string log_level = "info";
   std::uint64_t max_steps = 50'000'000;
+  int disk_mb = 512;
 
   CLI::App app{"kv_faults: fault injection and a linearizability check for a kv_server cluster"};
   app.footer(kFooter);
@@ -135,7 +137,8 @@ static int run(int argc, char** argv) {
   app.add_option("--keys", cfg.keys, "keys the clients share")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  app.add_option("--faults", faults, "kill,pause,partition,isolate,bridge,slow | all | none")
+  app.add_option("--faults", faults,
+                 "kill,pause,partition,isolate,bridge,slow | all | none, plus disk (opt-in)")
       ->capture_default_str();
   app.add_flag("--unsafe", cfg.unsafe,
                "start kv_server with --unsafe-local-reads (must be caught)");
@@ -153,6 +156,9 @@ static int run(int argc, char** argv) {
   app.add_option("--out", cfg.out_dir, "keep history, fault log, summary and node logs here");
   app.add_flag("--keep", keep, "keep the output dir even when the run passed");
   app.add_option("--kv-server", kv_server, "kv_server binary (default: next to kv_faults)");
+  app.add_option("--disk-mb", disk_mb, "tmpfs size per member for the disk fault")
+      ->check(CLI::Range(32, 65536))
+      ->capture_default_str();
   app.add_flag("--loopback", loopback, "do not use network namespaces (kill and pause only)");
   app.add_option("--check", check_file, "only check a recorded history file (JSON lines)");
   app.add_option("--max-steps", max_steps, "checker search budget per key")->capture_default_str();
@@ -182,16 +188,20 @@ static int run(int argc, char** argv) {
 
   if (!check_file.empty()) return check_file_only(check_file, check_opts, cfg.json, invalid);
 
-  if (faults == "all") {
-    cfg.faults = all_fault_kinds();
-  } else if (faults != "none") {
-    cfg.faults = split(faults);
-    for (const auto& f : cfg.faults) {
+  if (faults != "none") {
+    for (const auto& f : split(faults)) {
       const auto& all = all_fault_kinds();
-      if (std::find(all.begin(), all.end(), f) == all.end())
+      if (f == "all") {
+        cfg.faults.insert(cfg.faults.end(), all.begin(), all.end());
+      } else if (f == "disk" || std::find(all.begin(), all.end(), f) != all.end()) {
+        cfg.faults.push_back(f);
+      } else {
         return invalid("unknown fault '" + f + "'");
+      }
     }
   }
+  const bool want_disk =
+      std::find(cfg.faults.begin(), cfg.faults.end(), "disk") != cfg.faults.end();
   if (cfg.seed == 0) cfg.seed = std::random_device{}() | 1u;
   if (kv_server.empty()) {
     std::error_code ec;
@@ -250,6 +260,25 @@ static int run(int argc, char** argv) {
     cfg.faults = kept;
   }
 
+  // ---- disks (the disk fault) ------------------------------------------------------------
+  Disks disks;
+  std::vector<fs::path> disk_roots;
+  for (int i = 0; i < cfg.nodes; ++i)
+    disk_roots.push_back(fs::path(cfg.out_dir) / ("n" + std::to_string(i + 1) + "-disk"));
+  if (want_disk) {
+    std::string err;
+    if (::geteuid() != 0) {
+      err = "not root";
+    } else {
+      Disks::cleanup_stale();
+      disks.mount(disk_roots, disk_mb, &err);
+    }
+    if (!disks.active()) {
+      spdlog::warn("disk fault disabled: cannot mount tmpfs data dirs ({})", err);
+      cfg.faults.erase(std::remove(cfg.faults.begin(), cfg.faults.end(), "disk"), cfg.faults.end());
+    }
+  }
+
   // ---- cluster -------------------------------------------------------------------------
   std::vector<NodeSpec> specs;
   for (int i = 0; i < cfg.nodes; ++i) {
@@ -265,7 +294,8 @@ static int run(int argc, char** argv) {
       s.client_port = free_loopback_port();
       s.peer_port = free_loopback_port();
     }
-    s.data_dir = fs::path(cfg.out_dir) / s.name;
+    s.data_dir = disks.active() ? disk_roots[static_cast<std::size_t>(i)] / "data"
+                                : fs::path(cfg.out_dir) / s.name;
     s.log_path = fs::path(cfg.out_dir) / (s.name + ".log");
     fs::remove_all(s.data_dir, ec);
     specs.push_back(s);
@@ -302,7 +332,7 @@ static int run(int argc, char** argv) {
   NemesisOptions no;
   no.kinds = cfg.faults;
   no.seed = cfg.seed;
-  Nemesis nemesis(no, &nodes, net.get(), epoch);
+  Nemesis nemesis(no, &nodes, net.get(), disks.active() ? &disks : nullptr, epoch);
   load.start();
   std::atomic<bool> progress_stop{false};
   std::thread progress([&] {
@@ -334,11 +364,21 @@ static int run(int argc, char** argv) {
   if (!g_stop.load()) res.final = final_reads(nodes, cfg.keys, epoch, 30s, &history);
   res.interrupted = g_stop.load();
   for (int i = 0; i < cfg.nodes; ++i)
+    for (int code : nodes.state(i).expected_exits)
+      res.expected_exits.push_back(specs[static_cast<std::size_t>(i)].name + " exited with " +
+                                   std::to_string(code) + " under the disk fault");
+  for (int i = 0; i < cfg.nodes; ++i)
     for (int code : nodes.state(i).unexpected_exits)
       res.unexpected_exits.push_back(specs[static_cast<std::size_t>(i)].name + " exited with " +
                                      std::to_string(code));
   nodes.kill_all();
   net.reset();  // removes namespaces, veths and the bridge
+  // The members' data on the tmpfs mounts goes with them (histories and logs are kept).
+  disks.unmount_all();
+  if (want_disk) {
+    for (const auto& r : disk_roots)
+      fs::remove(r, ec);
+  }
 
   spdlog::info("checking {} ops", history.size());
   res.lost = lost_writes(history);

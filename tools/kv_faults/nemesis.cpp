@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "disks.hpp"
 #include "network.hpp"
 #include "nodes.hpp"
 
@@ -28,8 +29,14 @@ const std::vector<std::string>& network_fault_kinds() {
   return k;
 }
 
-Nemesis::Nemesis(NemesisOptions o, Nodes* nodes, Network* network, Clock::time_point epoch)
-    : opts_(std::move(o)), nodes_(nodes), net_(network), epoch_(epoch), rng_(opts_.seed) {}
+Nemesis::Nemesis(NemesisOptions o, Nodes* nodes, Network* network, Disks* disks,
+                 Clock::time_point epoch)
+    : opts_(std::move(o)),
+      nodes_(nodes),
+      net_(network),
+      disks_(disks),
+      epoch_(epoch),
+      rng_(opts_.seed) {}
 
 double Nemesis::now_s() const {
   return std::chrono::duration<double>(Clock::now() - epoch_).count();
@@ -78,6 +85,9 @@ void Nemesis::sleep_until(Clock::time_point t, const std::function<bool()>& stop
 
 void Nemesis::heal_all() {
   for (int i = 0; i < nodes_->size(); ++i) {
+    if (disks_ != nullptr && disks_->active()) disks_->unfill(i);
+    nodes_->reap_exited();
+    nodes_->set_may_exit(i, false);
     nodes_->resume(i);
     if (!nodes_->running(i)) {
       std::string err;
@@ -121,12 +131,18 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
           cut.emplace_back(x, y);
     };
     int target = -1;
+    std::uintmax_t log_mark = 0;
     const bool needs_three = ev.kind == "partition" || ev.kind == "isolate" || ev.kind == "bridge";
     if (needs_three && n < 3) {
       ev.applied = false;  // no majority/minority split of fewer than 3 members
       ev.detail = "needs at least 3 members";
     }
-    if (ev.applied && (ev.kind == "kill" || ev.kind == "pause" || ev.kind == "slow")) {
+    if (ev.kind == "disk" && (disks_ == nullptr || !disks_->active())) {
+      ev.applied = false;
+      ev.detail = "no tmpfs data dirs";
+    }
+    if (ev.applied &&
+        (ev.kind == "kill" || ev.kind == "pause" || ev.kind == "slow" || ev.kind == "disk")) {
       target = pick_target(ev.kind != "slow", &ev.target);
       if (target < 0) ev.applied = false;
     }
@@ -136,6 +152,10 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
     } else if (ev.kind == "pause" && target >= 0) {
       nodes_->pause(target);
       ev.detail = "SIGSTOP, SIGCONT after the hold";
+    } else if (ev.kind == "disk" && target >= 0) {
+      log_mark = nodes_->log_size(target);
+      nodes_->set_may_exit(target, true);
+      ev.applied = disks_->fill(target, &ev.detail);
     } else if (ev.kind == "slow" && target >= 0) {
       ev.applied = net_->slow(target, &ev.detail);
     } else if (ev.kind == "partition" && ev.applied) {
@@ -173,6 +193,29 @@ void Nemesis::run(Clock::time_point deadline, const std::function<bool()>& stop)
       if (!nodes_->start(target, &err)) spdlog::error("restart: {}", err);
     } else if (ev.kind == "pause" && target >= 0) {
       nodes_->resume(target);
+    } else if (ev.kind == "disk" && target >= 0) {
+      disks_->unfill(target);
+      // A member that hit ENOSPC logs that it stops; give it time to finish exiting (its exit
+      // is expected), then make sure it is gone before restarting it.
+      if (nodes_->log_since(target, log_mark).find("stopping this member") != std::string::npos) {
+        const auto t0 = Clock::now();
+        if (!nodes_->wait_exit(target, 15s)) {
+          nodes_->kill9(target);
+          ev.detail += "; still running 15 s after it said it stops: killed";
+        } else {
+          ev.detail += "; it stopped itself, exit after " +
+                       std::to_string(
+                           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0)
+                               .count()) +
+                       " ms more";
+        }
+      }
+      nodes_->reap_exited();
+      nodes_->set_may_exit(target, false);
+      if (!nodes_->running(target)) {
+        std::string err;
+        if (!nodes_->start(target, &err)) spdlog::error("restart: {}", err);
+      }
     } else if (ev.kind == "slow") {
       net_->heal_slow();
     } else if (!cut.empty()) {

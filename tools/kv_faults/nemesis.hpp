@@ -6,6 +6,7 @@
 //   isolate    cut the leader off from every other node
 //   bridge     two halves that cannot talk, and one node that sees both
 //   slow       degrade one node's link (netem delay + loss, or a tbf rate limit without netem)
+//   disk       fill a node's (tmpfs) data dir: its writes fail with ENOSPC (opt-in, not in "all")
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 
 namespace ringwire::tools::kv_faults {
 
+class Disks;
 class Network;
 class Nodes;
 
@@ -48,7 +50,8 @@ class Nemesis {
  public:
   using Clock = std::chrono::steady_clock;
   // `network` may be null (loopback fallback: only kill and pause).
-  Nemesis(NemesisOptions o, Nodes* nodes, Network* network, Clock::time_point epoch);
+  // `disks` may be null (no disk fault).
+  Nemesis(NemesisOptions o, Nodes* nodes, Network* network, Disks* disks, Clock::time_point epoch);
 
   // Runs rounds until `deadline` (a round that would not fit is not started) or `stop()`
   // says so. Heals everything before returning.
@@ -70,6 +73,7 @@ class Nemesis {
   NemesisOptions opts_;
   Nodes* nodes_;
   Network* net_;
+  Disks* disks_;
   Clock::time_point epoch_;
   std::mt19937_64 rng_;
   std::vector<FaultEvent> events_;

@@ -139,9 +139,14 @@ std::vector<int> Nodes::reap_exited() {
     int status = 0;
     if (::waitpid(st.pid, &status, WNOHANG) == st.pid) {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      st.unexpected_exits.push_back(code);
       st.pid = -1;
       st.paused = false;
+      if (st.may_exit) {
+        st.expected_exits.push_back(code);
+        spdlog::info("{} exited with {} under its fault", spec(i).name, code);
+        continue;
+      }
+      st.unexpected_exits.push_back(code);
       spdlog::error("{} exited by itself with {} (see {})", spec(i).name, code,
                     spec(i).log_path.string());
       out.push_back(i);
@@ -186,6 +191,33 @@ bool Nodes::wait_healthy(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(100ms);
   }
   return false;
+}
+
+}  // namespace ringwire::tools::kv_faults
+
+namespace ringwire::tools::kv_faults {
+
+std::uintmax_t Nodes::log_size(int i) const {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(spec(i).log_path, ec);
+  return ec ? 0 : n;
+}
+
+std::string Nodes::log_since(int i, std::uintmax_t offset) const {
+  std::ifstream in(spec(i).log_path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool Nodes::wait_exit(int i, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (running(i)) {
+    reap_exited();
+    if (!running(i)) break;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
 }
 
 }  // namespace ringwire::tools::kv_faults

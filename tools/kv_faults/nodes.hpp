@@ -33,6 +33,8 @@ struct NodeState {
   bool paused = false;
   int starts = 0;
   std::vector<int> unexpected_exits;  // exit codes (or -signal) of exits we did not cause
+  std::vector<int> expected_exits;    // ... of exits under a fault that provokes them (disk)
+  bool may_exit = false;              // an exit now is expected: recorded, not restarted
 };
 
 class Nodes {
@@ -56,6 +58,12 @@ class Nodes {
   // Reaps members that exited by themselves (recorded in unexpected_exits); returns them.
   std::vector<int> reap_exited();
   bool running(int i) const { return state(i).pid > 0; }
+  void set_may_exit(int i, bool v) { state_.at(static_cast<std::size_t>(i)).may_exit = v; }
+  // Member i's log: its size now, and what was appended after `offset`.
+  std::uintmax_t log_size(int i) const;
+  std::string log_since(int i, std::uintmax_t offset) const;
+  // Waits up to `timeout` for member i to exit; true when it did (recorded like reap_exited).
+  bool wait_exit(int i, std::chrono::milliseconds timeout);
 
   // Status of node i (short deadline); nullopt when it does not answer.
   std::optional<kv::client::EndpointStatus> status(int i);

@@ -104,6 +104,7 @@ int write_report(const RunConfig& cfg, const History& h, const RunResult& r, std
                   {"convergence", r.final.convergence_detail},
                   {"healthy_after_heal", r.healthy_after_heal},
                   {"unexpected_exits", r.unexpected_exits},
+                  {"disk_fault_exits", r.expected_exits},
                   {"interrupted", r.interrupted},
                   {"out_dir", cfg.out_dir}};
 

@@ -39,6 +39,7 @@ struct RunResult {
   FinalResult final;
   std::vector<std::string> lost;
   std::vector<std::string> unexpected_exits;
+  std::vector<std::string> expected_exits;  // members that stopped themselves under the disk fault
   CheckReport check;
   std::map<std::string, int> faults;
   std::vector<FaultEvent> fault_events;
