@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config g++ clang-format python3
       libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev
       libspdlog-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-      etcd-client)
+      etcd-client iproute2)
 # Installed when the archive has them; reported and skipped otherwise.
 optional=()
 if [[ "${1:-}" == "--bench" ]]; then
