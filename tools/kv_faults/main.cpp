@@ -117,6 +117,7 @@ static int run(int argc, char** argv) {
   double op_timeout_s = 1.5;
   bool loopback = false;
   bool keep = false;
+  bool readers_on_leader = false;
   std::string log_level = "info";
   std::uint64_t max_steps = 50'000'000;
   int disk_mb = 512;
@@ -154,6 +155,8 @@ static int run(int argc, char** argv) {
                  "extra kv_server argument, repeatable (e.g. --server-arg=--lease-reads)")
       ->allow_extra_args(false);
   app.add_option("--out", cfg.out_dir, "keep history, fault log, summary and node logs here");
+  app.add_flag("--readers-on-leader", readers_on_leader,
+               "only clients bound to the first leader read; the others write and CAS");
   app.add_flag("--keep", keep, "keep the output dir even when the run passed");
   app.add_option("--kv-server", kv_server, "kv_server binary (default: next to kv_faults)");
   app.add_option("--disk-mb", disk_mb, "tmpfs size per member for the disk fault")
@@ -328,6 +331,12 @@ static int run(int argc, char** argv) {
   wo.seed = cfg.seed;
   wo.op_timeout = std::chrono::milliseconds(static_cast<long long>(op_timeout_s * 1000));
   wo.endpoints = nodes.client_addresses();
+  if (readers_on_leader) {
+    const auto l = nodes.leader();
+    if (!l) return invalid("no leader to bind the readers to");
+    wo.read_node = *l;
+    spdlog::info("readers bound to the leader {}", specs[static_cast<std::size_t>(*l)].name);
+  }
   Workload load(wo, epoch);
   NemesisOptions no;
   no.kinds = cfg.faults;

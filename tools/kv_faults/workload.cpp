@@ -75,6 +75,9 @@ void Workload::run(int client) {
     op.key = key_name(static_cast<int>(rng() % static_cast<std::uint64_t>(opts_.keys)));
     const auto dice = rng() % 100;
     op.kind = dice < 50 ? OpKind::read : dice < 80 ? OpKind::write : OpKind::cas;
+    if (op.kind == OpKind::read && opts_.read_node >= 0 && node != opts_.read_node) {
+      op.kind = dice < 25 ? OpKind::write : OpKind::cas;
+    }
     if (op.kind != OpKind::read) {
       op.value = "c" + std::to_string(client) + "-" + std::to_string(++n);  // unique per run
     }

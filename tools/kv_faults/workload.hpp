@@ -22,6 +22,9 @@ struct WorkloadOptions {
   std::uint64_t seed = 1;
   std::chrono::milliseconds op_timeout{1500};
   std::vector<std::string> endpoints;  // node i's client address at [i]
+  // -1: every client reads. Otherwise only clients bound to this node read; the others only
+  // write and CAS (so a stale read can only come from this node: --readers-on-leader).
+  int read_node = -1;
 };
 
 class Workload {
