@@ -41,6 +41,8 @@ const char* segment_kind_name(std::uint32_t kind) noexcept {
       return "channel";
     case SegmentKind::mailbox:
       return "mailbox";
+    case SegmentKind::kv_cache:
+      return "kv_cache";
   }
   return "unknown";
 }
@@ -418,6 +420,28 @@ bool ShmSegment::name_still_ours() const {
   const bool same = ::fstat(fd, &st) == 0 && st.st_ino == inode_ && st.st_dev == device_;
   ::close(fd);
   return same;
+}
+
+void ShmSegment::take_ownership() {
+  if (owner_ && owner_pid_ == ::getpid()) return;
+  // Register before the header says so: a SIGTERM in between then still unlinks.
+  detail::register_owned(name_);
+  const auto self = ProcessIdentity::self();
+  auto& h = header();
+  h.creator_start_time = self.start_time;
+  h.creator_pid = self.pid;
+  owner_ = true;
+  owner_pid_ = static_cast<std::int32_t>(::getpid());
+  unlinked_ = false;
+  struct stat st {};
+  int fd = ::shm_open(name_.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd >= 0) {
+    if (::fstat(fd, &st) == 0) {
+      inode_ = st.st_ino;
+      device_ = st.st_dev;
+    }
+    ::close(fd);
+  }
 }
 
 void ShmSegment::release_ownership() noexcept {

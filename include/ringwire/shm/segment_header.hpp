@@ -24,8 +24,9 @@ enum class SegmentKind : std::uint32_t {
   mutex_queue = 2,
   spsc_ring_pair = 3,  // request + response rings (ping-pong)
   mutex_queue_pair = 4,
-  channel = 5,  // ipc::Channel: one ByteRing, one producer, one consumer
-  mailbox = 6,  // ipc::Mailbox: one ByteRing lane per producer, one consumer
+  channel = 5,   // ipc::Channel: one ByteRing, one producer, one consumer
+  mailbox = 6,   // ipc::Mailbox: one ByteRing lane per producer, one consumer
+  kv_cache = 7,  // kv::cache: seqlocked hash table of KV entries, written by kv_cache
 };
 const char* segment_kind_name(std::uint32_t kind) noexcept;
 

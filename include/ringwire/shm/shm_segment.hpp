@@ -98,6 +98,11 @@ class ShmSegment {
   core::Status unlink();
   // Keep the name after destruction (hand-over to another process).
   void release_ownership() noexcept;
+  // The other half of a hand-over: an opener whose creator is gone becomes the owner (the
+  // header names this process as creator, the name is unlinked when this object goes).
+  // The caller must make sure no other process takes over at the same time (kv_cache does
+  // it under a process-shared robust mutex in the payload).
+  void take_ownership();
 
  private:
   ShmSegment() = default;
