@@ -3,10 +3,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 
 #include "common.hpp"
+#include "ringwire/kv/client/read_through.hpp"
 
 namespace ringwire::tools::kv {
+
+namespace cache = ringwire::kv::cache;
 
 std::string hex_id(std::uint64_t id) {
   char buf[32];
@@ -34,10 +38,48 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+namespace {
+
+// A plain single-key read goes through the cache; anything else (prefix, revision, limits,
+// serializable) is a query the cache cannot answer and goes to the cluster.
+bool cacheable(const GetArgs& a) {
+  const auto& o = a.opts;
+  return !o.prefix && !o.serializable && o.revision == 0 && o.limit == 0 && !o.keys_only &&
+         !o.count_only;
+}
+
+}  // namespace
+
 int run_get(const Global& g, const GetArgs& a) {
   auto c = connect(g);
   if (!c) return fail(g, c.status().message());
-  auto r = c.value()->get(a.key, a.opts);
+  std::optional<Json> cache_info;
+  core::Result<kc::GetResult> r = core::Status(core::Errc::invalid_argument, "not read");
+  if (!g.cache.empty() && cacheable(a)) {
+    kc::ReadThrough rt(*c.value(), g.cache);
+    kc::Freshness f;
+    f.linearizable = a.linearizable;
+    f.max_staleness = std::chrono::nanoseconds(static_cast<long long>(g.max_staleness_ms * 1e6));
+    auto got = rt.get(a.key, f);
+    if (!got) return fail(g, got.status().message());
+    const char* outcome = a.linearizable ? "linearizable" : cache::outcome_name(got->outcome);
+    cache_info = Json{{"name", g.cache},
+                      {"hit", got->from_cache},
+                      {"outcome", outcome},
+                      {"revision", got->cache_revision},
+                      {"age_us", got->cache_age_ns / 1000}};
+    if (!g.json && !rt.cache().attached()) {
+      std::fprintf(stderr, "cache %s: %s (%s)\n", g.cache.c_str(), outcome,
+                   rt.cache().attach_error().c_str());
+    } else if (!g.json) {
+      std::fprintf(stderr, "cache %s: %s (cache revision %lld, confirmed %.3f ms ago)\n",
+                   g.cache.c_str(), outcome, static_cast<long long>(got->cache_revision),
+                   static_cast<double>(got->cache_age_ns) / 1e6);
+    }
+    r = std::move(got->result);
+  } else {
+    r = c.value()->get(a.key, a.opts);
+  }
   if (!r) return fail(g, r.status().message());
   const bool found = a.opts.count_only ? r->count > 0 : !r->kvs.empty();
   if (g.json) {
@@ -47,12 +89,10 @@ int run_get(const Global& g, const GetArgs& a) {
       if (a.opts.keys_only) j.erase("value");
       kvs.push_back(std::move(j));
     }
-    emit(Json{{"ok", true},
-              {"found", found},
-              {"header", header_json(r->header)},
-              {"kvs", kvs},
-              {"count", r->count},
-              {"more", r->more}});
+    Json j{{"ok", true}, {"found", found},    {"header", header_json(r->header)},
+           {"kvs", kvs}, {"count", r->count}, {"more", r->more}};
+    if (cache_info) j["cache"] = *cache_info;
+    emit(j);
   } else if (a.opts.count_only) {
     std::printf("%lld\n", static_cast<long long>(r->count));
   } else {
@@ -310,6 +350,92 @@ int run_status(const Global& g) {
       }
     }
   }
+  return core::kExitOk;
+}
+
+}  // namespace ringwire::tools::kv
+
+namespace ringwire::tools::kv {
+
+int run_cache_stats(const Global& g) {
+  if (g.cache.empty()) return fail(g, "stats needs --cache NAME");
+  cache::ReaderOptions ro;
+  ro.request_fills = false;
+  cache::CacheReader reader(g.cache, ro);
+  auto s = reader.stats();
+  if (!s) return fail(g, "cache '" + g.cache + "': " + reader.attach_error());
+  // Lag in revisions needs the cluster; the cache's own figures do not.
+  std::optional<std::int64_t> cluster_rev;
+  auto co = g.client_options();
+  co.timeout = std::min(co.timeout, std::chrono::milliseconds(1000));
+  if (auto c = kc::Client::create(co)) {
+    kc::GetOptions o;
+    o.count_only = true;
+    if (auto r = c.value()->get(std::string(1, '\0'), o)) cluster_rev = r->header.revision;
+  }
+  const bool confirmed = s->age_ms != UINT64_MAX;
+  if (g.json) {
+    Json j{{"ok", true},
+           {"name", s->name},
+           {"agent_state", s->agent_state},
+           {"agent_pid", s->agent_pid},
+           {"agent_alive", s->agent_alive},
+           {"revision", s->applied_revision},
+           {"confirmed_ms_ago", confirmed ? Json(s->age_ms) : Json(nullptr)},
+           {"entries", s->entries},
+           {"capacity", s->capacity},
+           {"slots", s->slots},
+           {"tombstones", s->tombstones},
+           {"key_max", s->key_max},
+           {"value_max", s->value_max},
+           {"hits", s->hits},
+           {"misses", s->misses},
+           {"fallbacks", s->fallbacks},
+           {"hit_rate", s->hit_rate},
+           {"readers", s->readers},
+           {"events_applied", s->events_applied},
+           {"fills", s->fills},
+           {"fill_requests", s->fill_requests},
+           {"evictions", s->evictions},
+           {"clears", s->clears},
+           {"lock_recoveries", s->lock_recoveries},
+           {"takeovers", s->takeovers},
+           {"reconnects", s->reconnects}};
+    j["cluster_revision"] = cluster_rev ? Json(*cluster_rev) : Json(nullptr);
+    j["revision_lag"] = cluster_rev ? Json(*cluster_rev - s->applied_revision) : Json(nullptr);
+    emit(j);
+    return core::kExitOk;
+  }
+  std::printf("cache %s: agent %s (pid %d, %s)\n", s->name.c_str(), s->agent_state.c_str(),
+              s->agent_pid, s->agent_alive ? "alive" : "dead");
+  std::printf("hit rate %.1f%% (%llu hits, %llu misses, %llu fallbacks to RPC)\n",
+              100.0 * s->hit_rate, static_cast<unsigned long long>(s->hits),
+              static_cast<unsigned long long>(s->misses),
+              static_cast<unsigned long long>(s->fallbacks));
+  std::printf("entries %llu / %llu (slots %llu, keys <= %u B, values <= %u B)\n",
+              static_cast<unsigned long long>(s->entries),
+              static_cast<unsigned long long>(s->capacity),
+              static_cast<unsigned long long>(s->slots), s->key_max, s->value_max);
+  if (cluster_rev) {
+    std::printf("revision %lld (cluster %lld, lag %lld revisions)",
+                static_cast<long long>(s->applied_revision), static_cast<long long>(*cluster_rev),
+                static_cast<long long>(*cluster_rev - s->applied_revision));
+  } else {
+    std::printf("revision %lld (cluster unreachable)", static_cast<long long>(s->applied_revision));
+  }
+  if (confirmed)
+    std::printf(", confirmed %llu ms ago\n", static_cast<unsigned long long>(s->age_ms));
+  else
+    std::printf(", never confirmed\n");
+  std::printf(
+      "events %llu, fills %llu (requests %llu), evictions %llu, clears %llu, lock "
+      "recoveries %llu, takeovers %llu, reconnects %llu\n",
+      static_cast<unsigned long long>(s->events_applied), static_cast<unsigned long long>(s->fills),
+      static_cast<unsigned long long>(s->fill_requests),
+      static_cast<unsigned long long>(s->evictions), static_cast<unsigned long long>(s->clears),
+      static_cast<unsigned long long>(s->lock_recoveries),
+      static_cast<unsigned long long>(s->takeovers),
+      static_cast<unsigned long long>(s->reconnects));
   return core::kExitOk;
 }
 

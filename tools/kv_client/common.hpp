@@ -18,6 +18,8 @@ struct Global {
   std::vector<std::string> servers;  // after parse_endpoints
   double timeout_s = 5.0;
   bool json = false;
+  std::string cache;              // --cache NAME: read through this host's kv_cache
+  double max_staleness_ms = 100;  // --max-staleness-ms
 
   kc::Options client_options() const {
     kc::Options o;
@@ -71,6 +73,7 @@ std::string hex_id(std::uint64_t id);
 struct GetArgs {
   std::string key;
   kc::GetOptions opts;
+  bool linearizable = false;  // with --cache: skip the cache
 };
 struct PutArgs {
   std::string key, value;
@@ -115,5 +118,6 @@ int run_watch(const Global& g, const WatchArgs& a);
 int run_members(const Global& g);
 int run_status(const Global& g);
 int run_bench(const Global& g, const BenchArgs& a);
+int run_cache_stats(const Global& g);
 
 }  // namespace ringwire::tools::kv

@@ -1,6 +1,7 @@
 // kv_client: command-line client for kv_server (and any etcd v3 server: same gRPC API).
 //   kv_client --server=localhost:9001 put k v
-// Subcommands put, get, del, txn, watch, members, status, bench; --json for machine output.
+// Subcommands put, get, del, txn, watch, members, status, stats, bench; --json for machine
+// output; --cache NAME reads through the host's kv_cache.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -37,6 +38,13 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", g.timeout_s, "per-request deadline in seconds (default 5)")
       ->check(CLI::Range(0.001, 3600.0));
   app.add_flag("--json", g.json, "print exactly one JSON object on stdout");
+  app.add_option("--cache", g.cache,
+                 "get: read through this host's kv_cache NAME (hit or RPC); stats: the cache "
+                 "to report on");
+  app.add_option("--max-staleness-ms", g.max_staleness_ms,
+                 "with --cache: serve from the cache only if it was confirmed within this bound "
+                 "(default 100)")
+      ->check(CLI::Range(0.0, 3600000.0));
 
   PutArgs put;
   auto* sp = app.add_subcommand("put", "put KEY VALUE; prints OK");
@@ -57,6 +65,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   sg->add_flag("--keys-only", get.opts.keys_only, "print keys only");
   sg->add_flag("--count-only", get.opts.count_only, "print the number of matching keys");
+  sg->add_flag("--linearizable", get.linearizable,
+               "with --cache: always ask the cluster (the cache is not consulted)");
 
   DelArgs del;
   auto* sd = app.add_subcommand("del", "del KEY: prints the number of deleted keys");
@@ -97,6 +107,9 @@ int main(int argc, char** argv) {
   auto* sm = app.add_subcommand("members", "list members: id (hex), name, peer/client URLs");
   auto* ss = app.add_subcommand(
       "status", "one line per --server endpoint: member id, leader, term, index, revision, db");
+
+  auto* sc = app.add_subcommand(
+      "stats", "stats --cache NAME: the cache's hit rate, entries, revision and lag");
 
   BenchArgs bench;
   auto* sb = app.add_subcommand(
@@ -151,6 +164,7 @@ int main(int argc, char** argv) {
   if (sw->parsed()) return run_watch(g, watch);
   if (sm->parsed()) return run_members(g);
   if (ss->parsed()) return run_status(g);
+  if (sc->parsed()) return run_cache_stats(g);
   if (sb->parsed()) return run_bench(g, bench);
   return fail(g, "no command given");
 }

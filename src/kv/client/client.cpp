@@ -231,7 +231,8 @@ class WatchImpl final : public Watch {
  public:
   using Stream = grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>;
 
-  WatchImpl(WatchCallback cb) : cb_(std::move(cb)) {}
+  WatchImpl(WatchCallback cb, std::function<void(std::int64_t)> on_progress)
+      : cb_(std::move(cb)), on_progress_(std::move(on_progress)) {}
   ~WatchImpl() override {
     stop();
     if (thread_.joinable()) thread_.join();
@@ -267,6 +268,16 @@ class WatchImpl final : public Watch {
     return status_;
   }
   std::int64_t watch_id() const override { return watch_id_.load(); }
+  Status request_progress() override {
+    // gRPC allows one writer at a time besides the reading thread; the run thread writes
+    // only the create request (done before start() returns) and WritesDone (under write_mu_).
+    std::lock_guard<std::mutex> lk(write_mu_);
+    if (writes_done_) return Status(Errc::closed, endpoint_ + ": watch ended");
+    pb::WatchRequest req;
+    req.mutable_progress_request();
+    if (!stream_->Write(req)) return Status(Errc::closed, endpoint_ + ": watch stream closed");
+    return Status::ok();
+  }
 
  private:
   void finish(Status s) {
@@ -300,6 +311,10 @@ class WatchImpl final : public Watch {
           ctx_.TryCancel();
           break;
         }
+        if (!resp.created() && resp.events_size() == 0 && on_progress_) {
+          on_progress_(resp.header().revision());
+          continue;
+        }
         bool keep = true;
         for (const auto& e : resp.events()) {
           if (stopping_.load()) break;
@@ -319,7 +334,11 @@ class WatchImpl final : public Watch {
         }
       }
     }
-    stream_->WritesDone();
+    {
+      std::lock_guard<std::mutex> lk(write_mu_);
+      writes_done_ = true;
+      stream_->WritesDone();
+    }
     grpc::Status s = stream_->Finish();
     if (result.is_ok() && !stopping_.load() && !s.ok()) {
       result = Status(errc_for(s.error_code()), describe(endpoint_, s));
@@ -330,6 +349,9 @@ class WatchImpl final : public Watch {
   }
 
   WatchCallback cb_;
+  std::function<void(std::int64_t)> on_progress_;
+  std::mutex write_mu_;
+  bool writes_done_ = false;
   grpc::ClientContext ctx_;
   std::unique_ptr<Stream> stream_;
   std::string endpoint_;
@@ -566,7 +588,7 @@ Result<std::unique_ptr<Watch>> Client::watch(const std::string& key, const Watch
       continue;
     }
     reached = true;
-    auto w = std::make_unique<WatchImpl>(cb);
+    auto w = std::make_unique<WatchImpl>(cb, o.on_progress);
     Status s = w->start(ep, req, deadline);
     if (s) {
       impl_->current.store((first + i) % n);

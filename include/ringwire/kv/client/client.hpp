@@ -117,6 +117,9 @@ struct WatchOptions {
   bool prefix = false;
   std::int64_t start_revision = 0;  // 0: from the next revision
   bool prev_kv = false;
+  // Called on the watch's thread for a progress reply (to Watch::request_progress): every
+  // event up to `revision` has been delivered to the callback before it.
+  std::function<void(std::int64_t revision)> on_progress;
 };
 struct Event {
   enum class Type { put, del };
@@ -140,6 +143,9 @@ class Watch {
   // (e.g. the start revision was compacted).
   virtual Status status() const = 0;
   virtual std::int64_t watch_id() const = 0;
+  // Asks the server for a progress reply (WatchOptions::on_progress); fails once the watch
+  // ended. Safe from any thread.
+  virtual Status request_progress() = 0;
 };
 
 // ---- cluster -----------------------------------------------------------------------------
