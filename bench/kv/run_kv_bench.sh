@@ -51,69 +51,12 @@ mkdir -p "$(dirname "$json_out")" "$(dirname "$md_out")"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/rw_kv_bench.XXXXXX")"
 pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then
-      echo "run_kv_bench: pid $p ignored SIGTERM; killing it" >&2
-      kill -KILL "$p" 2>/dev/null || true
-    fi
-    wait "$p" 2>/dev/null || true
-  done
-  pids=()
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/kv/common.sh
+source "$root/bench/kv/common.sh"
+trap kv_bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_busy() {  # port_busy PORT: something listens on 127.0.0.1:PORT
-  python3 -c 'import socket,sys
-s=socket.socket(); s.settimeout(0.3)
-sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-stop_pids() {  # stop_pids PID...: stop one cluster (by PID) and forget those PIDs
-  local p keep=() q
-  for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "$@"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  for q in "${pids[@]}"; do
-    [[ " $* " == *" $q "* ]] || keep+=("$q")
-  done
-  pids=("${keep[@]+"${keep[@]}"}")
-}
-# Waits (bounded) until every endpoint answers status and one of them is the leader.
-wait_cluster() {  # wait_cluster ENDPOINTS SECONDS
-  local eps="$1" deadline=$(($(date +%s) + $2))
-  while (($(date +%s) < deadline)); do
-    if "$client" --server "$eps" --timeout 1 --json status 2>/dev/null | python3 -c '
-import json,sys
-e=json.load(sys.stdin)["endpoints"]
-sys.exit(0 if all(x["reachable"] for x in e) and any(x.get("is_leader") for x in e) else 1)'
-    then return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
-
-busy() {
-  local a b
-  read -r -a a < <(grep '^cpu ' /proc/stat)
-  sleep 1
-  read -r -a b < <(grep '^cpu ' /proc/stat)
-  local total=0 idle=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  idle=$((b[4] - a[4] + b[5] - a[5]))
-  if ((total > 0)); then echo $((100 * (total - idle) / total)); else echo 0; fi
-}
-pct="$(busy)"
+pct="$(cpu_busy_pct)"
 echo "run_kv_bench: $(nproc) CPUs, ${pct}% busy in the second before the run; temp dir $tmp"
 if ((pct > 10)); then
   echo "run_kv_bench: warning: other work is running; expect disturbed reps" >&2
@@ -165,29 +108,17 @@ if [[ " $systems " == *" etcd "* ]]; then
   if ! command -v etcd >/dev/null 2>&1; then
     note "etcd: skipped (not installed; scripts/setup-deps.sh --bench installs etcd-server)"
   else
-    busy_ports=""
-    for p in 23791 23792 23793 23801 23802 23803; do if port_busy "$p"; then busy_ports+=" $p"; fi; done
-    if [[ -n "$busy_ports" ]]; then
-      note "etcd: skipped (ports in use:$busy_ports)"
-    else
-      cluster="e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803"
-      epids=()
-      for i in 1 2 3; do
-        etcd --name "e$i" --data-dir "$tmp/etcd-e$i" \
-          --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
-          --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
-          --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token rw-kv-bench \
-          --log-level warn >"$tmp/etcd-e$i.log" 2>&1 &
-        pids+=($!); epids+=($!)
-      done
-      eps="127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793"
-      if wait_cluster "$eps" 30; then
-        echo "run_kv_bench: etcd $(etcd --version | head -n1 | awk '{print $3}') cluster up (pids ${epids[*]})"
+    if start_etcd3; then
+      eps="$etcd3_endpoints"
+      if wait_cluster "$client" "$eps" 30; then
+        echo "run_kv_bench: etcd $(etcd --version | head -n1 | awk '{print $3}') cluster up (pids ${etcd_pids[*]})"
         run_cells etcd "$eps"
       else
         note "etcd: cluster did not elect a leader within 30 s"; tail -n5 "$tmp"/etcd-e1.log >&2
       fi
-      stop_pids "${epids[@]}"
+      stop_pids "${etcd_pids[@]}"
+    else
+      note "etcd: skipped ($skip_reason)"
     fi
   fi
 fi
@@ -199,41 +130,27 @@ if [[ " $systems " == *" ringwire "* ]]; then
   elif ! "$server" --help 2>&1 | grep -q -- "--peer-listen"; then
     note "ringwire: skipped ($server --help does not list --peer-listen)"
   else
-    busy_ports=""
-    for p in 9001 9002 9003 9101 9102 9103; do if port_busy "$p"; then busy_ports+=" $p"; fi; done
-    if [[ -n "$busy_ports" ]]; then
-      note "ringwire: skipped (ports in use:$busy_ports)"
-    else
-      cluster="n1=127.0.0.1:9101,n2=127.0.0.1:9102,n3=127.0.0.1:9103"
-      rpids=()
-      for i in 1 2 3; do
-        mkdir -p "$tmp/rw-n$i"
-        "$server" --name "n$i" --listen "127.0.0.1:900$i" --peer-listen "127.0.0.1:910$i" \
-          --cluster "$cluster" --data-dir "$tmp/rw-n$i" >"$tmp/rw-n$i.log" 2>&1 &
-        pids+=($!); rpids+=($!)
-      done
-      eps="127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003"
-      if wait_cluster "$eps" 30; then
-        echo "run_kv_bench: ringwire cluster up (pids ${rpids[*]})"
+    if start_ringwire3 "$server"; then
+      eps="$ringwire3_endpoints"
+      if wait_cluster "$client" "$eps" 30; then
+        echo "run_kv_bench: ringwire cluster up (pids ${rw_pids[*]})"
         run_cells ringwire "$eps"
       else
         note "ringwire: cluster did not elect a leader within 30 s"; tail -n5 "$tmp"/rw-n1.log >&2
       fi
-      stop_pids "${rpids[@]}"
+      stop_pids "${rw_pids[@]}"
+    else
+      note "ringwire: skipped ($skip_reason)"
     fi
   fi
 fi
 
 # ---- redis (non-replicated reference) ----------------------------------------------------
 if [[ " $systems " == *" redis "* ]]; then
-  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
-    note "redis: skipped (redis-server / redis-benchmark not installed)"
+  if ! start_redis; then
+    note "redis: skipped ($skip_reason)"
   else
-    rport="$(free_port)"
-    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$tmp" --daemonize no >"$tmp/redis.log" 2>&1 &
-    rpid=$!; pids+=("$rpid")
-    for _ in $(seq 50); do port_busy "$rport" && break; sleep 0.1; done
+    rport="$redis_port"; rpid="$redis_pid"
     echo "run_kv_bench: redis-server on 127.0.0.1:$rport (pid $rpid)"
     for ((rep = 1; rep <= reps; rep++)); do
       for spec in "put_1 set 1 $put1_ops" "put_16 set 16 $put_ops" "put_64 set 64 $put_ops" \

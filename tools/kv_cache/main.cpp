@@ -21,7 +21,7 @@ namespace {
 constexpr const char* kFooter = R"(
 Example:
   kv_cache --cluster 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 --name kv --capacity 100000
-  kv_client --endpoints 127.0.0.1:9001 --cache kv get mykey     # reads through the cache
+  kv_client --server 127.0.0.1:9001 --cache kv get mykey        # reads through the cache
   kv_client stats --cache kv                                     # hit rate, entries, lag
 
 The agent creates the shared-memory segment ringwire.NAME (and ringwire.NAME.fill, where
