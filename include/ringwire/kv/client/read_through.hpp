@@ -38,6 +38,9 @@ class ReadThrough {
   ReadThrough(Client& rpc, std::string cache_name, cache::ReaderOptions o = {});
 
   Result<ReadThroughResult> get(const std::string& key, const Freshness& f = {});
+  // The same into a caller-owned result whose strings and vector are reused: a hit then
+  // allocates nothing once the buffers have grown (the hot-loop form).
+  Status get_into(const std::string& key, ReadThroughResult& out, const Freshness& f = {});
   cache::CacheReader& cache() noexcept { return reader_; }
 
  private:
