@@ -128,6 +128,10 @@ void CacheReader::count(ReadOutcome o) noexcept {
 void CacheReader::request_fill(std::string_view key) {
   if (!opts_.request_fills) return;
   const std::uint64_t now = core::now_ns();
+  // A send to the mailbox of an agent that died succeeds and is never read: after a takeover
+  // the new agent serves a new mailbox under the same name. A miss already costs an RPC, so
+  // checking the consumer (a kill(pid, 0), and the name every 100 ms) on each request is cheap.
+  if (fill_ && !fill_->check()) fill_.reset();
   if (!fill_) {
     if (now < next_fill_open_ns_) return;
     next_fill_open_ns_ = now + static_cast<std::uint64_t>(opts_.reattach_interval.count());

@@ -8,6 +8,7 @@
 //   * kill -9 of the agent while readers run: hits stop within the bound, reads fall back to
 //     RPC without hanging, a new agent takes the segment over and hits resume.
 //   * kill -9 of a reader: the others and the agent are unaffected; its counter slot is reaped.
+//   * a takeover below the cluster's compaction: the table is cleared and refilled.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -351,6 +352,73 @@ TEST_F(CacheClusterTest, ReaderKill9LeavesOthersAndTheAgentUnaffected) {
   auto ac = agent->wait(10s);
   ASSERT_TRUE(ac.has_value());
   EXPECT_EQ(*ac, 0) << agent->err();
+}
+
+// A new agent that takes over a dead agent's table whose revision the cluster has compacted
+// away cannot resume the Watch: it must clear the table (nothing the old agent cached may be
+// served) and refill it from reads.
+TEST_F(CacheClusterTest, TakeoverBelowTheCompactionClearsTheTableAndRefills) {
+  ClusterOptions co;
+  co.no_fsync = true;
+  Cluster c(co);
+  c.start_all();
+  const auto leader = c.wait_leader(15s);
+  ASSERT_TRUE(leader.has_value());
+  auto writer = c.client({}, 2s);
+  ASSERT_NE(writer, nullptr);
+  for (int k = 0; k < kKeys; ++k)
+    ASSERT_TRUE(writer->put("ck" + std::to_string(k), "old"));
+  auto agent = start_agent(c, c.base_dir(), 0);
+  ASSERT_TRUE(test_eventually([&] { return serving(); }, 10s)) << agent->err();
+  kv::cache::CacheReader reader(name_);
+  kv::cache::CachedEntry e;
+  auto all_hit = [&](const std::string& want) {
+    for (int k = 0; k < kKeys; ++k) {
+      if (reader.get("ck" + std::to_string(k), e, 200ms) != kv::cache::ReadOutcome::hit ||
+          e.value != want)
+        return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(test_eventually([&] { return all_hit("old"); }, 10s)) << "the cache did not fill";
+  agent->kill9();
+  std::int64_t last = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    auto r = writer->put("ck" + std::to_string(k), "new");
+    ASSERT_TRUE(r);
+    last = r->header.revision;
+  }
+  {
+    grpc::ClientContext ctx;
+    Cluster::set_deadline(ctx, 5s);
+    etcdserverpb::CompactionRequest req;
+    req.set_revision(last);
+    etcdserverpb::CompactionResponse resp;
+    const grpc::Status s = c.kv(*leader)->Compact(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  auto agent2 = start_agent(c, c.base_dir(), 1);
+  EXPECT_NE(agent2->out().find("\"took_over\":true"), std::string::npos) << agent2->out();
+  ASSERT_TRUE(test_eventually([&] { return serving(); }, 10s)) << agent2->err();
+  // From here on no read may return the pre-compaction value; the keys come back as fills.
+  for (int k = 0; k < kKeys; ++k) {
+    const auto o = reader.get("ck" + std::to_string(k), e, 200ms);
+    if (o == kv::cache::ReadOutcome::hit) {
+      EXPECT_EQ(e.value, "new") << "ck" << k;
+    }
+  }
+  const bool refilled = test_eventually([&] { return all_hit("new"); }, 10s);
+  auto s = reader.stats();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(refilled) << "the cache did not refill: entries " << s->entries << ", fill requests "
+                        << s->fill_requests << ", fills " << s->fills << ", state "
+                        << s->agent_state << "; " << agent2->err();
+  EXPECT_GE(s->clears, 1u) << "the table was not cleared";
+  EXPECT_EQ(s->takeovers, 1u);
+  agent2->terminate();
+  auto code = agent2->wait(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << agent2->err();
 }
 
 }  // namespace
