@@ -9,6 +9,7 @@
 //     RPC without hanging, a new agent takes the segment over and hits resume.
 //   * kill -9 of a reader: the others and the agent are unaffected; its counter slot is reaped.
 //   * a takeover below the cluster's compaction: the table is cleared and refilled.
+//   * the whole cluster unreachable: reads turn stale within the bound, hits resume after.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -419,6 +420,45 @@ TEST_F(CacheClusterTest, TakeoverBelowTheCompactionClearsTheTableAndRefills) {
   auto code = agent2->wait(10s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << agent2->err();
+}
+
+// The agent cut off from the whole cluster (every member SIGSTOPped): its confirmations stop,
+// so within the staleness bound readers stop getting hits (stale), without anyone telling
+// them; when the cluster comes back the agent confirms again and hits resume.
+TEST_F(CacheClusterTest, ClusterUnreachableMakesReadsStaleThenHitsResume) {
+  ClusterOptions co;
+  co.no_fsync = true;
+  Cluster c(co);
+  c.start_all();
+  ASSERT_TRUE(c.wait_leader(15s).has_value());
+  auto writer = c.client({}, 2s);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->put("ck0", "v"));
+  auto agent = start_agent(c, c.base_dir(), 0);
+  ASSERT_TRUE(test_eventually([&] { return serving(); }, 10s)) << agent->err();
+  kv::cache::CacheReader reader(name_);
+  kv::cache::CachedEntry e;
+  ASSERT_TRUE(test_eventually(
+      [&] { return reader.get("ck0", e, 100ms) == kv::cache::ReadOutcome::hit; }, 10s));
+  for (std::size_t m = 0; m < c.size(); ++m)
+    c.pause(m);
+  // Every confirmation carries a time from before its heartbeat's cluster read, so none can
+  // be younger than the pause: once the bound has passed since, no read may hit. (A slow
+  // machine only makes the wait longer, never the check wrong.)
+  std::this_thread::sleep_for(110ms);
+  EXPECT_EQ(reader.get("ck0", e, 100ms), kv::cache::ReadOutcome::stale) << "a hit past the bound";
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(reader.get("ck0", e, 100ms), kv::cache::ReadOutcome::stale);
+  for (std::size_t m = 0; m < c.size(); ++m)
+    c.resume(m);
+  EXPECT_TRUE(test_eventually(
+      [&] { return reader.get("ck0", e, 100ms) == kv::cache::ReadOutcome::hit && e.value == "v"; },
+      15s))
+      << agent->err();
+  agent->terminate();
+  auto code = agent->wait(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << agent->err();
 }
 
 }  // namespace
