@@ -149,7 +149,10 @@ void CacheReader::request_fill(std::string_view key) {
 
 ReadOutcome CacheReader::get(std::string_view key, CachedEntry& out,
                              std::chrono::nanoseconds max_staleness, ReadInfo* info) {
-  const std::uint64_t now = core::now_ns();
+  // An upper bound of the monotonic time (core::TscClock): an age is never underestimated,
+  // and a hit costs no clock_gettime (a quarter of a hit on a VM).
+  const std::uint64_t bound = static_cast<std::uint64_t>(max_staleness.count());
+  const std::uint64_t now = clock_.now_upper();
   if (!ensure_attached(now)) {
     count(ReadOutcome::unavailable);
     return ReadOutcome::unavailable;
@@ -168,8 +171,7 @@ ReadOutcome CacheReader::get(std::string_view key, CachedEntry& out,
   ReadOutcome o;
   if (agent == AgentState::stopped) {
     o = ReadOutcome::unavailable;
-  } else if (agent != AgentState::serving || contact == 0 ||
-             age > static_cast<std::uint64_t>(max_staleness.count())) {
+  } else if (agent != AgentState::serving || contact == 0 || age > bound) {
     o = ReadOutcome::stale;
   } else if (key.empty() || key.size() > table_.geometry().key_max) {
     o = ReadOutcome::too_big;

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "ringwire/core/status.hpp"
+#include "ringwire/core/tsc_clock.hpp"
 #include "ringwire/ipc/mailbox.hpp"
 #include "ringwire/kv/cache/cache_table.hpp"
 #include "ringwire/shm/shm_segment.hpp"
@@ -99,6 +100,7 @@ class CacheReader {
   std::string attach_error_;
   std::optional<ipc::MailboxProducer> fill_;
   std::uint64_t next_fill_open_ns_ = 0;
+  core::TscClock clock_;
   // Counted here when no reader slot was free.
   std::uint64_t local_hits_ = 0, local_misses_ = 0, local_fallbacks_ = 0;
 };
