@@ -244,7 +244,12 @@ bool CacheTable::erase(std::string_view key, std::int64_t revision) {
 void CacheTable::clear() {
   state_->rebuilding.store(1, std::memory_order_relaxed);
   for (std::uint64_t i = 0; i < g_.slots; ++i) {
-    if (static_cast<SlotState>(slot(i).state.load(std::memory_order_relaxed)) != SlotState::empty) {
+    const CacheSlot& s = slot(i);
+    // Also a slot a dead writer left mid-write (odd seq) whose state still reads empty (it died
+    // filling an empty slot, e.g. during a rebuild, which repair() answers with clear()):
+    // skipped, it would stay odd and read as busy until something was written there again.
+    if (static_cast<SlotState>(s.state.load(std::memory_order_relaxed)) != SlotState::empty ||
+        (s.seq.load(std::memory_order_relaxed) & 1) != 0) {
       set_state(i, SlotState::empty);
     }
   }
