@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -159,6 +160,14 @@ void CacheWriter::lock_writer() {
     repaired_ += table_.repair();
     state().lock_recoveries.fetch_add(1, std::memory_order_relaxed);
     pthread_mutex_consistent(&table_.control().writer_lock);
+  } else if (rc != 0) {
+    // ENOTRECOVERABLE (a recovering owner died before marking it consistent) or EINVAL (the
+    // control block was overwritten): writing without the lock would corrupt the table for
+    // every reader. Stop here: readers go to RPC as no one confirms the table any more. (Not
+    // reachable through our own code, which always marks a recovered lock consistent; a
+    // segment in this state has to be removed, `ringwire-shm rm`, before a new agent starts.)
+    std::fprintf(stderr, "kv_cache: cannot take the writer lock: %s\n", std::strerror(rc));
+    std::abort();
   }
 }
 
