@@ -14,9 +14,7 @@ namespace ringwire::kv {
 
 inline void tune_grpc_runtime() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  });
+  std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
 }
 
 }  // namespace ringwire::kv

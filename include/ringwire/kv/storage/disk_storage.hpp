@@ -28,9 +28,9 @@ namespace ringwire::kv::storage {
 
 struct Options {
   std::filesystem::path dir;
-  std::string identity;                         // e.g. "cluster=... member=..."; checked on open
-  std::uint64_t segment_bytes = 64ull << 20;    // roll to a new segment past this size
-  bool sync = true;                             // fdatasync on save (off only for tests/benches)
+  std::string identity;                       // e.g. "cluster=... member=..."; checked on open
+  std::uint64_t segment_bytes = 64ull << 20;  // roll to a new segment past this size
+  bool sync = true;                           // fdatasync on save (off only for tests/benches)
 };
 
 // What open() found on disk: hand it to raft::Node::restart (and restore the store from
