@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/tool_main.hpp"
 #include "ringwire/core/status.hpp"
 #include "ringwire/kv/cache/cache_agent.hpp"
 #include "ringwire/kv/cache/cache_reader.hpp"
@@ -62,18 +63,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   app.add_flag("--json", json, "print one JSON object on stdout once started");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n", e.what());
-    return core::kExitInvalid;
-  }
-  auto logger = spdlog::stderr_color_mt("kv_cache");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [kv_cache " + o.cache.name + "] %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (auto rc = tools::parse_command_line(app, argc, argv)) return *rc;
+  tools::init_stderr_logger("kv_cache", "kv_cache " + o.cache.name, log_level);
 
   auto fail = [](const core::Status& s) {
     std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n",

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/tool_main.hpp"
 #include "disks.hpp"
 #include "final_checks.hpp"
 #include "history.hpp"
@@ -167,18 +168,8 @@ static int run(int argc, char** argv) {
   app.add_option("--max-steps", max_steps, "checker search budget per key")->capture_default_str();
   app.add_option("--log-level", log_level, "harness log level")->capture_default_str();
   app.add_flag("--json", cfg.json, "print one JSON object on stdout");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n", e.what());
-    return core::kExitInvalid;
-  }
-  auto logger = spdlog::stderr_color_mt("kv_faults");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%H:%M:%S.%e [kv_faults] %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (auto rc = ringwire::tools::parse_command_line(app, argc, argv)) return *rc;
+  ringwire::tools::init_stderr_logger("kv_faults", "kv_faults", log_level, /*with_date=*/false);
   CheckOptions check_opts;
   check_opts.max_steps_per_key = max_steps;
 

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/tool_main.hpp"
 #include "ringwire/core/status.hpp"
 #include "server/cluster_config.hpp"
 #include "server/services.hpp"
@@ -76,23 +77,11 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_flag("--json", json, "print one JSON object on stdout once serving");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n", e.what());
-    return ringwire::core::kExitInvalid;
-  }
+  if (auto rc = ringwire::tools::parse_command_line(app, argc, argv)) return *rc;
   cfg.fsync = !no_fsync;
   cfg.join_existing = state == "existing";
 
-  auto logger = spdlog::stderr_color_mt("kv_server");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [" + cfg.name + "] %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  ringwire::tools::init_stderr_logger("kv_server", cfg.name, log_level);
 
   auto fail = [](const ringwire::core::Status& s) {
     std::fprintf(stderr, "ERROR: invalid input or unavailable IPC resource: %s\n",
