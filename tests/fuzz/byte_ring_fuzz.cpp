@@ -200,16 +200,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* in, std::size_t size) 
 
 #ifdef RINGWIRE_FUZZ_REPLAY_MAIN
 // ---- replay driver for compilers without libFuzzer ----------------------------
+#include "fuzz/replay_driver.hpp"
 
 namespace {
 
-std::uint64_t g_rng = 0x243F6A8885A308D3ull;
+ringwire::test::fuzz::ReplayRng g_rng(0x243F6A8885A308D3ull);
 std::uint64_t next_rand() {
-  g_rng += 0x9e3779b97f4a7c15ull;
-  std::uint64_t z = g_rng;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+  return g_rng.next();
 }
 
 // A valid ring image: a real producer and consumer ran on it for a while.
@@ -261,48 +258,11 @@ std::vector<std::uint8_t> random_input() {
 
 }  // namespace
 
-static bool scaled_down() {
-#if defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  return true;
-#endif
-#endif
-  const char* s = std::getenv("RINGWIRE_STRESS_SCALE");
-  return s != nullptr && std::strcmp(s, "tsan") == 0;
-}
-
 int main(int argc, char** argv) {
-  std::uint64_t n = 20000;
-  std::vector<const char*> files;
-  for (int i = 1; i < argc; ++i) {
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(argv[i], &end, 10);
-    if (end != argv[i] && *end == '\0') {
-      n = v;
-    } else {
-      files.push_back(argv[i]);
-    }
-  }
-  if (scaled_down()) n = n / 20 + 1;  // TSan: ~20x slower
-  if (!files.empty()) {
-    for (const char* f : files) {
-      std::FILE* fp = std::fopen(f, "rb");
-      if (fp == nullptr) {
-        std::perror(f);
-        return 2;
-      }
-      std::vector<std::uint8_t> buf;
-      std::uint8_t chunk[4096];
-      for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, fp)) > 0;)
-        buf.insert(buf.end(), chunk, chunk + got);
-      std::fclose(fp);
-      LLVMFuzzerTestOneInput(buf.data(), buf.size());
-      std::printf("byte_ring_fuzz: replayed %s (%zu bytes)\n", f, buf.size());
-    }
-    return 0;
-  }
+  const auto plan = ringwire::test::fuzz::replay_plan(argc, argv, 20000);
+  if (!plan.files.empty())
+    return ringwire::test::fuzz::replay_files("byte_ring_fuzz", plan.files, LLVMFuzzerTestOneInput);
+  const std::uint64_t n = plan.inputs;
   std::uint64_t structured = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     std::vector<std::uint8_t> in;
