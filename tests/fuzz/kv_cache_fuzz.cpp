@@ -269,17 +269,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* in, std::size_t size) 
     // block; attach decides.
     if (p.size >= sizeof(CacheControl)) {
       auto* c = new (p.p) CacheControl();
-      c->slots = g.slots;
-      c->capacity = g.capacity;
-      c->key_max = g.key_max;
-      c->value_max = g.value_max;
-      c->slot_size = g.slot_size;
-      c->max_probe = g.max_probe;
-      c->reader_slots = g.reader_slots;
-      c->state_offset = g.state_offset;
-      c->readers_offset = g.readers_offset;
-      c->slots_offset = g.slots_offset;
-      c->hash_seed = 0x5eed;
+      ringwire::kv::cache::store_geometry(*c, g, 0x5eed);
       const std::uint8_t perturb = in[8];
       const std::uint64_t by = 8u << (perturb >> 4);
       switch (perturb % 16) {
@@ -470,17 +460,7 @@ std::vector<std::uint8_t> raw_input(int shape) {
   if (shape == 2 && next_rand() % 2 == 0 && compute_geometry(g)) {
     // The whole payload from the input, but its control block a real one, a few bytes off.
     CacheControl c{};
-    c.slots = g.slots;
-    c.capacity = g.capacity;
-    c.key_max = g.key_max;
-    c.value_max = g.value_max;
-    c.slot_size = g.slot_size;
-    c.max_probe = g.max_probe;
-    c.reader_slots = g.reader_slots;
-    c.state_offset = g.state_offset;
-    c.readers_offset = g.readers_offset;
-    c.slots_offset = g.slots_offset;
-    c.hash_seed = next_rand();
+    ringwire::kv::cache::store_geometry(c, g, next_rand());
     auto* dst = out.data() + kPrefix;
     std::memcpy(dst, &c, sizeof c);
     for (std::uint64_t m = next_rand() % 3; m > 0; --m)

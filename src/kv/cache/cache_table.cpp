@@ -31,17 +31,7 @@ bool CacheTable::format(void* payload, std::uint64_t payload_size, const CacheGe
   if (!compute_geometry(g) || g.payload_size > payload_size) return false;
   auto* base = static_cast<std::byte*>(payload);
   auto* c = new (base) CacheControl();
-  c->slots = g.slots;
-  c->capacity = g.capacity;
-  c->key_max = g.key_max;
-  c->value_max = g.value_max;
-  c->slot_size = g.slot_size;
-  c->max_probe = g.max_probe;
-  c->reader_slots = g.reader_slots;
-  c->state_offset = g.state_offset;
-  c->readers_offset = g.readers_offset;
-  c->slots_offset = g.slots_offset;
-  c->hash_seed = hash_seed;
+  store_geometry(*c, g, hash_seed);
   for (pthread_mutex_t* m : {&c->writer_lock, &c->agent_lock}) {
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);

@@ -171,6 +171,22 @@ inline bool compute_geometry(CacheGeometry& g) noexcept {
   return true;
 }
 
+// Writes a geometry (from compute_geometry) into a control block: what CacheTable::format
+// does for a real table, and what the hostile-memory tests use to build implausible ones.
+inline void store_geometry(CacheControl& c, const CacheGeometry& g, std::uint64_t hash_seed) {
+  c.slots = g.slots;
+  c.capacity = g.capacity;
+  c.key_max = g.key_max;
+  c.value_max = g.value_max;
+  c.slot_size = g.slot_size;
+  c.max_probe = g.max_probe;
+  c.reader_slots = g.reader_slots;
+  c.state_offset = g.state_offset;
+  c.readers_offset = g.readers_offset;
+  c.slots_offset = g.slots_offset;
+  c.hash_seed = hash_seed;
+}
+
 // The word-wise data copies below are why slots and data areas are 8-byte aligned.
 static_assert(sizeof(CacheSlot) % 8 == 0);
 
