@@ -28,27 +28,10 @@ cleanup() {
 trap cleanup EXIT
 fails=0
 out="$tmp/out" err="$tmp/err"
-expect() {  # expect CODE DESCRIPTION -- command...
-  local want="$1" what="$2"; shift 3
-  timeout 20 "$@" >"$out" 2>"$err"; local got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "FAIL: $what: exit $got, wanted $want"; cat "$out" "$err"; fails=$((fails + 1))
-    return 1
-  fi
-  echo "ok: $what"
-}
-check() {  # check DESCRIPTION -- command...
-  local what="$1"; shift 2
-  if "$@"; then echo "ok: $what"; else
-    echo "FAIL: $what"; echo "--- stdout"; cat "$out"; echo "--- stderr"; cat "$err"
-    fails=$((fails + 1))
-  fi
-}
+# shellcheck source=tests/cli/lib/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 err_line() { grep -q '^ERROR: invalid input or unavailable IPC resource' "$err"; }
 jq_py() { python3 -c "import json,sys; j=json.load(open('$out')); sys.exit(0 if ($1) else 1)"; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---- without a cluster ------------------------------------------------------------------------
 expect 0 "kv_cache --help exits 0" -- "$a" --help
