@@ -17,17 +17,9 @@ fi
 
 # The numbers are only as good as the machine is quiet: report how busy the
 # CPUs were over the last second before we start (user+system+steal share).
-busy() {
-  local a b
-  read -r -a a < <(grep '^cpu ' /proc/stat)
-  sleep 1
-  read -r -a b < <(grep '^cpu ' /proc/stat)
-  local total=0 idle=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  idle=$((b[4] - a[4] + b[5] - a[5]))
-  if ((total > 0)); then echo $((100 * (total - idle) / total)); else echo 0; fi
-}
-pct="$(busy)"
+# shellcheck source=bench/common.sh
+source "$root/bench/common.sh"
+pct="$(cpu_busy_pct)"
 echo "run_benchmarks: CPUs were ${pct}% busy in the second before the run"
 if ((pct > 10)); then
   echo "run_benchmarks: warning: other work is running; expect disturbed reps and wider ranges" >&2

@@ -2,6 +2,9 @@
 # owns the `pids` array (every process it starts) and `tmp` (its temp dir); kv_bench_cleanup
 # stops those processes by PID and removes the temp dir.
 
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"  # cpu_busy_pct
+
 kv_bench_cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -55,16 +58,6 @@ sys.exit(0 if all(x["reachable"] for x in e) and any(x.get("is_leader") for x in
   return 1
 }
 
-cpu_busy_pct() {  # share of CPU time (all CPUs) not idle over the next second
-  local a b
-  read -r -a a < <(grep '^cpu ' /proc/stat)
-  sleep 1
-  read -r -a b < <(grep '^cpu ' /proc/stat)
-  local total=0 idle=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  idle=$((b[4] - a[4] + b[5] - a[5]))
-  if ((total > 0)); then echo $((100 * (total - idle) / total)); else echo 0; fi
-}
 
 # Starts a 3-member etcd cluster on client ports 23791-23793 (peers 23801-23803), data in
 # $tmp; appends the PIDs to `pids` and sets `etcd_pids`. Returns 1 (reason in skip_reason) if
