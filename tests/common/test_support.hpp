@@ -38,6 +38,16 @@
 
 namespace ringwire::test {
 
+// A hang fails the test (SIGALRM's default action kills the process) instead of eating the
+// whole CTest timeout.
+class Watchdog {
+ public:
+  explicit Watchdog(unsigned seconds) { ::alarm(seconds); }
+  ~Watchdog() { ::alarm(0); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+};
+
 // ---- sizing -----------------------------------------------------------------
 
 // True when RINGWIRE_STRESS_SCALE=tsan is set or the binary is built with TSan.

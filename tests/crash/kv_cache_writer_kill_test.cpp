@@ -60,6 +60,7 @@ using ringwire::test::Pipe;
 using ringwire::test::raw_find;
 using ringwire::test::raw_slot;
 using ringwire::test::verify_value;
+using ringwire::test::Watchdog;
 
 constexpr std::uint64_t kKeys = 64;       // more than the capacity: evictions and rebuilds
 constexpr std::uint64_t kCapacity = 48;   // 128 slots
@@ -68,13 +69,6 @@ constexpr std::uint64_t kHalfKey = 5;     // the key whose slot the child leaves
 constexpr std::uint64_t kAbsentKey = 63;  // never written; its lookup meets the rebuild's slot
 constexpr int kOpsPerGuard = 8;           // writes per writer-lock hold in the random variant
 constexpr std::uint64_t kChildGiveUpNs = 60'000'000'000ull;  // never outlive a broken parent
-
-// A hang fails the test (SIGALRM kills the process) instead of eating the CTest timeout.
-class Watchdog {
- public:
-  explicit Watchdog(unsigned seconds) { ::alarm(seconds); }
-  ~Watchdog() { ::alarm(0); }
-};
 
 // Where the child is, in memory shared with the parent (an anonymous MAP_SHARED page made
 // before fork). phase: 0 no writer lock, 1 locking, 2 holding it, 3 about to unlock. So at a

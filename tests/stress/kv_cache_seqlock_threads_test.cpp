@@ -52,18 +52,12 @@ using ringwire::test::HeapTable;
 using ringwire::test::key_name;
 using ringwire::test::table_geometry;
 using ringwire::test::verify_value;
+using ringwire::test::Watchdog;
 
 constexpr std::uint64_t kKeys = 64;
 constexpr std::uint64_t kDefaultOps = 3'000'000;
 constexpr int kReaders = 3;
 constexpr std::uint32_t kValueMax = 256;  // encode_value's values are at most 200 bytes
-
-// A hang fails the test (SIGALRM kills the process) instead of eating the CTest timeout.
-class Watchdog {
- public:
-  explicit Watchdog(unsigned seconds) { ::alarm(seconds); }
-  ~Watchdog() { ::alarm(0); }
-};
 
 // The other revision fields are functions of (key, mod_revision), so a reader can tell that
 // they come from the same write as the value.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/kv_cache_support.hpp"
+#include "common/test_support.hpp"
 #include "ringwire/kv/cache/cache_layout.hpp"
 #include "ringwire/kv/cache/cache_table.hpp"
 
@@ -34,14 +35,7 @@ using ringwire::test::HeapTable;
 using ringwire::test::raw_find;
 using ringwire::test::raw_slot;
 using ringwire::test::table_geometry;
-
-// A hang fails the test (SIGALRM's default action kills the process) instead of timing out
-// the whole CTest run.
-class Watchdog {
- public:
-  explicit Watchdog(unsigned seconds) { ::alarm(seconds); }
-  ~Watchdog() { ::alarm(0); }
-};
+using ringwire::test::Watchdog;
 
 CacheGeometry geometry() {
   return table_geometry(256, 128, 40, 100, 16);
