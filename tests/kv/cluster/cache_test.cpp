@@ -112,6 +112,21 @@ class CacheClusterTest : public ::testing::Test {
     }
   }
 
+  // 3 members without fsync: the cache tests are about the cache, not the disk.
+  static ClusterOptions fast_cluster() {
+    ClusterOptions co;
+    co.no_fsync = true;
+    return co;
+  }
+
+  // SIGTERM: the agent must exit 0 within 10 s (and remove its segments, checked in TearDown).
+  static void stop_agent(Child& agent) {
+    agent.terminate();
+    auto code = agent.wait(10s);
+    ASSERT_TRUE(code.has_value()) << "the agent did not stop on SIGTERM";
+    EXPECT_EQ(*code, 0) << agent.err();
+  }
+
   std::unique_ptr<Child> start_agent(Cluster& c, const fs::path& dir, int n) {
     auto a = std::make_unique<Child>(
         std::vector<std::string>{bin("kv_cache"), "--cluster", c.endpoints_csv(), "--name", name_,
@@ -176,9 +191,7 @@ class CacheClusterTest : public ::testing::Test {
 };
 
 TEST_F(CacheClusterTest, ReadersNeverSeeDataOlderThanTheBoundAndConverge) {
-  ClusterOptions co;
-  co.no_fsync = true;
-  Cluster c(co);
+  Cluster c(fast_cluster());
   c.start_all();
   ASSERT_TRUE(c.wait_leader(15s).has_value());
   auto writer = c.client({}, 2s);
@@ -229,16 +242,11 @@ TEST_F(CacheClusterTest, ReadersNeverSeeDataOlderThanTheBoundAndConverge) {
             << " cache hits\n";
   // The cache was really used: most reads were hits (the rest: first misses, fills).
   EXPECT_GT(total_hits * 2, total_reads);
-  agent->terminate();
-  auto code = agent->wait(10s);
-  ASSERT_TRUE(code.has_value()) << "agent did not stop on SIGTERM";
-  EXPECT_EQ(*code, 0) << agent->err();
+  stop_agent(*agent);
 }
 
 TEST_F(CacheClusterTest, AgentKill9ReadersFallBackAndANewAgentTakesOver) {
-  ClusterOptions co;
-  co.no_fsync = true;
-  Cluster c(co);
+  Cluster c(fast_cluster());
   c.start_all();
   ASSERT_TRUE(c.wait_leader(15s).has_value());
   auto writer = c.client({}, 2s);
@@ -306,16 +314,11 @@ TEST_F(CacheClusterTest, AgentKill9ReadersFallBackAndANewAgentTakesOver) {
   auto s = r.stats();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->takeovers, 1u);
-  agent2->terminate();
-  auto code = agent2->wait(10s);
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << agent2->err();
+  stop_agent(*agent2);
 }
 
 TEST_F(CacheClusterTest, ReaderKill9LeavesOthersAndTheAgentUnaffected) {
-  ClusterOptions co;
-  co.no_fsync = true;
-  Cluster c(co);
+  Cluster c(fast_cluster());
   c.start_all();
   ASSERT_TRUE(c.wait_leader(15s).has_value());
   auto writer = c.client({}, 2s);
@@ -349,19 +352,14 @@ TEST_F(CacheClusterTest, ReaderKill9LeavesOthersAndTheAgentUnaffected) {
       },
       5s));
   EXPECT_TRUE(serving());
-  agent->terminate();
-  auto ac = agent->wait(10s);
-  ASSERT_TRUE(ac.has_value());
-  EXPECT_EQ(*ac, 0) << agent->err();
+  stop_agent(*agent);
 }
 
 // A new agent that takes over a dead agent's table whose revision the cluster has compacted
 // away cannot resume the Watch: it must clear the table (nothing the old agent cached may be
 // served) and refill it from reads.
 TEST_F(CacheClusterTest, TakeoverBelowTheCompactionClearsTheTableAndRefills) {
-  ClusterOptions co;
-  co.no_fsync = true;
-  Cluster c(co);
+  Cluster c(fast_cluster());
   c.start_all();
   const auto leader = c.wait_leader(15s);
   ASSERT_TRUE(leader.has_value());
@@ -416,19 +414,14 @@ TEST_F(CacheClusterTest, TakeoverBelowTheCompactionClearsTheTableAndRefills) {
                         << s->agent_state << "; " << agent2->err();
   EXPECT_GE(s->clears, 1u) << "the table was not cleared";
   EXPECT_EQ(s->takeovers, 1u);
-  agent2->terminate();
-  auto code = agent2->wait(10s);
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << agent2->err();
+  stop_agent(*agent2);
 }
 
 // The agent cut off from the whole cluster (every member SIGSTOPped): its confirmations stop,
 // so within the staleness bound readers stop getting hits (stale), without anyone telling
 // them; when the cluster comes back the agent confirms again and hits resume.
 TEST_F(CacheClusterTest, ClusterUnreachableMakesReadsStaleThenHitsResume) {
-  ClusterOptions co;
-  co.no_fsync = true;
-  Cluster c(co);
+  Cluster c(fast_cluster());
   c.start_all();
   ASSERT_TRUE(c.wait_leader(15s).has_value());
   auto writer = c.client({}, 2s);
@@ -455,10 +448,7 @@ TEST_F(CacheClusterTest, ClusterUnreachableMakesReadsStaleThenHitsResume) {
       [&] { return reader.get("ck0", e, 100ms) == kv::cache::ReadOutcome::hit && e.value == "v"; },
       15s))
       << agent->err();
-  agent->terminate();
-  auto code = agent->wait(10s);
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << agent->err();
+  stop_agent(*agent);
 }
 
 }  // namespace
