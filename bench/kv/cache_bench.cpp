@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +51,13 @@ struct KeyArgs {
   std::uint32_t value_size = 100;
 };
 
+std::uint64_t xorshift(std::uint64_t& x) noexcept {
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
 std::string key_of(const KeyArgs& a, std::uint32_t i) {
   std::string d = std::to_string(i);
   std::string k = "cb/";
@@ -62,12 +70,8 @@ std::string key_of(const KeyArgs& a, std::uint32_t i) {
 std::string value_of(const KeyArgs& a, std::uint32_t i) {
   std::string v(a.value_size, '\0');
   std::uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
-  for (auto& c : v) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = static_cast<char>('!' + x % 90);
-  }
+  for (auto& c : v)
+    c = static_cast<char>('!' + xorshift(x) % 90);
   return v;
 }
 
@@ -131,13 +135,9 @@ int reader_main(const KeyArgs& a, const std::string& cache, const std::string& a
   // Random key order, precomputed so the loop costs no RNG.
   std::vector<std::uint32_t> order(1u << 16);
   std::uint64_t x = 0x2545F4914F6CDD1Dull ^ static_cast<std::uint64_t>(::getpid());
-  for (auto& o : order) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    o = static_cast<std::uint32_t>(x % a.keys);
-  }
-  kv::cache::CacheReader raw(cache);
+  for (auto& o : order)
+    o = static_cast<std::uint32_t>(xorshift(x) % a.keys);
+  std::optional<kv::cache::CacheReader> raw;  // --api raw; the client API has its own
   std::unique_ptr<kv::client::Client> rpc;
   std::unique_ptr<kv::client::ReadThrough> rt;
   ReaderApi r(keys, values);
@@ -153,11 +153,13 @@ int reader_main(const KeyArgs& a, const std::string& cache, const std::string& a
     rt = std::make_unique<kv::client::ReadThrough>(*rpc, cache);
     r.client = rt.get();
   } else {
-    r.raw = &raw;
+    raw.emplace(cache);
+    r.raw = &*raw;
   }
-  if (!raw.attached() && (api != "client" || !rt->cache().attached())) {
+  const kv::cache::CacheReader& reader = raw ? *raw : rt->cache();
+  if (!reader.attached()) {
     std::fprintf(stderr, "kv_cache_bench: cannot attach cache %s: %s\n", cache.c_str(),
-                 raw.attach_error().c_str());
+                 reader.attach_error().c_str());
     return 2;
   }
   for (std::uint32_t i = 0; i < a.keys; ++i)

@@ -222,7 +222,7 @@ for api in ("raw", "client"):
         if not p50: continue
         cache_p50[cell] = p50[0]
         label = "cache GET, %s, %d reader process%s" % (
-            "CacheReader::get" if api == "raw" else "ReadThrough::get", n, "" if n == 1 else "es")
+            "CacheReader::get" if api == "raw" else "ReadThrough::get_into", n, "" if n == 1 else "es")
         lines.append("| %s | %s | %s | %s | %s |" % (label, fmt(p50, "ns"), fmt(p99, "ns"),
                      fmt(tput, "M", 1e-6, 1), "%.2f" % (p50[0] / floor[0]) if floor else "-"))
 rpc = {}

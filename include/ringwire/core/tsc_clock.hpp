@@ -85,6 +85,8 @@ class TscClock {
   };
   // Covers rdtsc executing a little ahead of the loads that follow it in program order.
   static constexpr std::uint64_t kSlackNs = 1000;
+  // The shortest baseline a scale is measured over.
+  static constexpr std::uint64_t kCalibrationNs = 200'000'000;
 
   std::uint64_t slow_path() noexcept;
   bool sample(Sample& s) noexcept;
@@ -122,6 +124,12 @@ inline bool TscClock::sample(Sample& s) noexcept {
 
 inline std::uint64_t TscClock::slow_path() noexcept {
   if (!enabled_) return now_ns();
+  if (have_origin_ && scale_q32_ == 0) {
+    // Calibrating: until the baseline is long enough, a bracketed sample per call would only
+    // cost three times a plain read for nothing.
+    const std::uint64_t m = now_ns();
+    if (m - origin_.ns < kCalibrationNs) return m;
+  }
   Sample s;
   if (!sample(s)) return now_ns();
   if (!have_origin_) {
@@ -130,7 +138,7 @@ inline std::uint64_t TscClock::slow_path() noexcept {
   } else {
     const std::uint64_t span_ns = s.ns - origin_.ns;
     // A new scale when there is none yet, or when the baseline has doubled (more precise).
-    if (s.t1 > origin_.t2 && span_ns >= 200'000'000 &&
+    if (s.t1 > origin_.t2 && span_ns >= kCalibrationNs &&
         (scale_q32_ == 0 || span_ns >= 2 * scale_baseline_ns_)) {
       const auto ticks = static_cast<detail::u128>(s.t1 - origin_.t2);
       detail::u128 q = (static_cast<detail::u128>(span_ns) << 32) / ticks;
